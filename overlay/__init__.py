@@ -1,0 +1,1 @@
+"""overlay: filled by a later issue (see shared/DESIGN.md)."""

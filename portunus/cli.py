@@ -1,0 +1,180 @@
+"""The `portunus` command. Subcommands of later issues (search, train, overlay ...)
+join this app; each one is a thin layer over a package function."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from portunus.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Portunus: a planner for World of Warcraft combat on a JAX simulator.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table and write JSON.")
+app.add_typer(bench_app, name="bench")
+console = Console()
+FIGHTS = ("patchwerk", "aoe", "route")
+
+
+def build_fight(fight: str, duration: float, targets: int, health: Optional[float],
+                route: Optional[str], key_level: Optional[int]):
+    """A Fight from command-line options. `fight` may also be a route file path."""
+    import sim
+
+    if fight == "patchwerk":
+        return sim.patchwerk(duration=duration, health=health)
+    if fight == "aoe":
+        return sim.aoe(targets=targets, **({"health_per_target": health} if health else {}))
+    if fight == "route" or fight.endswith(".toml"):
+        name = route or (fight if fight.endswith(".toml") else "sample_keystone")
+        return sim.load_route(name, key_level)
+    raise InputError(f"--fight must be one of {', '.join(FIGHTS)} or a route .toml file, got '{fight}'")
+
+
+def fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(2)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    console.print(f"wrote {path}")
+
+
+def print_summary(summary: dict, notes: tuple[str, ...]) -> None:
+    for note in notes:
+        console.print(f"[yellow]profile note:[/] {note}")
+    dps = summary["dps"]
+    console.print(f"\n[bold]{summary['spec']}[/] on [bold]{summary['fight']}[/], {summary['iterations']} iterations"
+                  + (" (expected-value mode)" if summary["expected_value_mode"] else ""))
+    console.print(f"DPS: [bold]{dps['mean']:,.1f}[/] ± {dps['error_95']:,.1f} (95 %)   "
+                  f"min {dps['min']:,.0f}  max {dps['max']:,.0f}   "
+                  f"fight length {summary['fight_length']['mean']:.1f} s   waits {summary['waits_per_iteration']:.1f}")
+    table = Table(title="Damage by ability (per iteration)")
+    for column in ("ability", "DPS", "share", "casts", "per cast"):
+        table.add_column(column, justify="right" if column != "ability" else "left")
+    for row in summary["abilities"]:
+        table.add_row(row["label"], f"{row['dps']:,.0f}", f"{100 * row['share']:.1f} %",
+                      "" if row["casts_per_iteration"] is None else f"{row['casts_per_iteration']:.1f}",
+                      "" if row["damage_per_cast"] is None else f"{row['damage_per_cast']:,.0f}")
+    console.print(table)
+    route = summary.get("route")
+    if route:
+        clear = route["clear_time"]
+        console.print(f"Route: +{route['key_level']}, timer {route['timer']:.0f} s, cleared in "
+                      f"{100 * route['cleared_share']:.0f} % of iterations"
+                      + (f", clear time {clear['mean']:.1f} ± {clear['error_95']:.1f} s" if clear else "")
+                      + f"; player share of damage {100 * route['player_damage_share']:.1f} %")
+        pulls = Table(title="Pulls")
+        for column in ("#", "pull", "enemies", "travel", "duration", "cleared at"):
+            pulls.add_column(column, justify="left" if column == "pull" else "right")
+        for index, pull in enumerate(route["pulls"], start=1):
+            pulls.add_row(str(index), pull["name"] + (" (boss)" if pull["boss"] else ""), str(pull["enemies"]),
+                          f"{pull['travel_before']:.0f} s",
+                          "-" if pull["duration_mean"] is None else f"{pull['duration_mean']:.1f} s",
+                          "-" if pull["cleared_at_mean"] is None else f"{pull['cleared_at_mean']:.0f} s")
+        console.print(pulls)
+
+
+@app.command("sim")
+def sim_command(
+    profile: Optional[Path] = typer.Option(None, help="SimC profile file (default: the shipped character)."),
+    fight: str = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file."),
+    route: Optional[str] = typer.Option(None, help="Route for --fight route: a shipped name or a file."),
+    duration: float = typer.Option(300.0, help="Patchwerk length in seconds."),
+    health: Optional[float] = typer.Option(None, help="Patchwerk: fight until this much health is gone; "
+                                                      "aoe: health per target."),
+    targets: int = typer.Option(5, help="Number of targets for --fight aoe."),
+    key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level."),
+    iterations: int = typer.Option(1000, min=1, help="Fights simulated in parallel."),
+    seed: int = typer.Option(0, help="Random seed."),
+    policy: str = typer.Option("simple", help="Built-in policy: simple (the spec's priority list) or random."),
+    expected_value: bool = typer.Option(False, "--expected-value", help="No randomness: expected crits and procs."),
+    spec: str = typer.Option("retribution_paladin", help="Spec name or spec .toml file."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON here."),
+) -> None:
+    """Simulate fights and print a SimC-like summary."""
+    try:
+        import jax
+
+        import sim
+        from portunus.profile import load_profile
+        from sim.policies import POLICIES
+        from sim.report import summarize
+        from sim.rollout import rollout
+
+        if policy not in POLICIES:
+            raise InputError(f"--policy must be one of {', '.join(POLICIES)}, got '{policy}'")
+        character = load_profile(profile)
+        env = sim.make(spec, character, build_fight(fight, duration, targets, health, route, key_level),
+                       expected_value=expected_value)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(f"simulating {iterations} x {env.fight.name}", total=1.0)
+
+            def on_chunk(states):
+                progress = jax.numpy.minimum(states.time / env.fight.time_limit, 1.0)
+                done = jax.numpy.where(states.terminated, 1.0, progress)
+                bar.update(task, completed=float(done.mean()))
+
+            states = rollout(env, POLICIES[policy](env), jax.random.key(seed), iterations, on_chunk=on_chunk)
+        summary = summarize(env, states)
+        summary["profile"] = character.name
+        summary["policy"] = policy
+        summary["seed"] = seed
+    except InputError as error:
+        fail(error)
+    print_summary(summary, character.notes)
+    if json_path:
+        write_json(json_path, summary)
+
+
+@bench_app.command("sim")
+def bench_sim_command(
+    batch_sizes: str = typer.Option("1,16,256,1024,4096,16384", help="Comma-separated batch sizes."),
+    steps: int = typer.Option(64, min=1, help="Decisions per timed call."),
+    repeats: int = typer.Option(5, min=1, help="Timed calls per batch size (the median is reported)."),
+    policies: str = typer.Option("random,simple", help="Policies to time: random, simple."),
+    fight: str = typer.Option("patchwerk", help="patchwerk, aoe or route."),
+    json_path: Path = typer.Option(Path("bench-results/sim.json"), "--json", help="Where to write the JSON."),
+) -> None:
+    """Simulator throughput (env steps per second) against batch size."""
+    try:
+        import sim
+        from portunus.bench import bench_sim
+        from sim.policies import POLICIES
+
+        sizes = [int(size) for size in batch_sizes.split(",")]
+        chosen = tuple(name.strip() for name in policies.split(","))
+        for name in chosen:
+            if name not in POLICIES:
+                raise InputError(f"--policies: unknown policy '{name}'")
+        env = sim.make(fight=build_fight(fight, 300.0, 5, None, None, None))
+    except (InputError, ValueError) as error:
+        fail(error)
+    table = Table(title=f"env steps per second, {env.fight.name}")
+    for column in ("policy", "batch", "steps/s (median)"):
+        table.add_column(column, justify="right")
+    result = bench_sim(env, sizes, steps, repeats, chosen,
+                       progress=lambda row: console.print(f"  {row['policy']:>6} batch {row['batch']:>6}: "
+                                                          f"{row['steps_per_second']:,.0f} steps/s"))
+    for row in result["results"]:
+        table.add_row(row["policy"], str(row["batch"]), f"{row['steps_per_second']:,.0f}")
+    console.print(table)
+    console.print(f"device: {result['environment']['device']}, jax {result['environment']['jax']}")
+    write_json(json_path, result)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Character profiles in SimulationCraft's text format (what `/simc` exports).
+
+Only what the simulator can use is read: class, spec, level, talents, and the
+`gear_*` stat totals. Item lines are kept and reported: Portunus has no item
+database, so an item's stats count only through the `gear_*` lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from portunus.errors import InputError
+
+CLASSES = (
+    "deathknight", "demonhunter", "druid", "evoker", "hunter", "mage", "monk",
+    "paladin", "priest", "rogue", "shaman", "warlock", "warrior",
+)
+ITEM_SLOTS = (
+    "head", "neck", "shoulder", "shoulders", "back", "chest", "shirt", "tabard",
+    "wrist", "wrists", "hands", "waist", "legs", "feet", "finger1", "finger2",
+    "trinket1", "trinket2", "main_hand", "off_hand",
+)
+# gear_* keys read into stats, and the stat name they fill.
+GEAR_STATS = {
+    "gear_strength": "strength",
+    "gear_agility": "agility",
+    "gear_intellect": "intellect",
+    "gear_stamina": "stamina",
+    "gear_crit_rating": "crit_rating",
+    "gear_haste_rating": "haste_rating",
+    "gear_mastery_rating": "mastery_rating",
+    "gear_versatility_rating": "versatility_rating",
+}
+# Keys SimC profiles carry that do not change the simulation here.
+IGNORED_KEYS = (
+    "race", "region", "server", "role", "professions", "source", "position",
+    "covenant", "soulbind", "renown", "spec_id", "talent_override", "gear_ilvl",
+    "potion", "flask", "food", "augmentation", "temporary_enchant", "save",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    slot: str
+    item_id: int | None
+    options: dict[str, str]
+    line: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CharacterProfile:
+    """One character as the simulator needs it. Ratings are game combat ratings."""
+
+    name: str
+    class_name: str
+    spec: str
+    level: int = 90
+    talents: str = ""
+    gear: dict[str, float] = dataclasses.field(default_factory=dict)
+    items: tuple[Item, ...] = ()
+    weapon_dps: float | None = None
+    weapon_speed: float | None = None
+    notes: tuple[str, ...] = ()
+    source: str = "<text>"
+
+    @property
+    def spec_key(self) -> str:
+        """The spec's data-file name, e.g. 'retribution_paladin'."""
+        return f"{self.spec}_{self.class_name}"
+
+
+def _parse_weapon(text: str, path: str, line: int) -> tuple[float, float]:
+    """SimC's `weapon=TYPE_SPEEDspeed_MINmin_MAXmax` -> (dps, speed)."""
+    speed = low = high = None
+    for part in text.split("_"):
+        for suffix in ("speed", "min", "max"):
+            if part.endswith(suffix) and part[: -len(suffix)].replace(".", "", 1).isdigit():
+                value = float(part[: -len(suffix)])
+                if suffix == "speed":
+                    speed = value
+                elif suffix == "min":
+                    low = value
+                else:
+                    high = value
+    if speed is None or low is None or high is None or speed <= 0 or high < low:
+        raise InputError(
+            f"weapon '{text}' must look like 2h_3.60speed_500min_700max "
+            "(speed > 0, max >= min)", path, line)
+    return (low + high) / 2.0 / speed, speed
+
+
+def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
+    """Parse SimC profile text. Raises InputError naming the line on bad input."""
+    name = class_name = spec = None
+    level = 90
+    talents = ""
+    gear: dict[str, float] = {}
+    items: list[Item] = []
+    notes: list[str] = []
+    weapon_dps = weapon_speed = None
+    ignored: list[str] = []
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise InputError(f"expected 'key=value', got '{line[:60]}'", source, number)
+        key, value = (part.strip() for part in line.split("=", 1))
+        key = key.lower()
+        if key in CLASSES:
+            if class_name is not None:
+                raise InputError(f"a second character '{key}' in one profile", source, number)
+            class_name, name = key, value.strip('"') or key
+        elif key == "spec":
+            spec = value.lower()
+        elif key == "level":
+            if not value.isdigit() or not 1 <= int(value) <= 100:
+                raise InputError(f"level must be a whole number 1..100, got '{value}'", source, number)
+            level = int(value)
+        elif key == "talents":
+            talents = value
+        elif key in GEAR_STATS:
+            try:
+                amount = float(value)
+            except ValueError:
+                raise InputError(f"{key} must be a number, got '{value}'", source, number) from None
+            if amount < 0:
+                raise InputError(f"{key} must not be negative, got {amount:g}", source, number)
+            gear[GEAR_STATS[key]] = amount
+        elif key in ITEM_SLOTS:
+            options = {}
+            for part in value.split(",")[1:]:
+                if not part:
+                    continue
+                if "=" not in part:
+                    raise InputError(f"item option '{part}' in {key} needs 'name=value'", source, number)
+                option, option_value = part.split("=", 1)
+                options[option.strip()] = option_value.strip()
+            item_id = options.get("id")
+            if item_id is not None and not item_id.isdigit():
+                raise InputError(f"item id must be a number, got '{item_id}'", source, number)
+            if key == "main_hand" and "weapon" in options:
+                weapon_dps, weapon_speed = _parse_weapon(options["weapon"], source, number)
+            items.append(Item(key, int(item_id) if item_id else None, options, number))
+        elif key in IGNORED_KEYS or key.startswith(("loot", "set_bonus", "shadowlands", "midnight", "tww", "df")):
+            ignored.append(key)
+        else:
+            raise InputError(f"unknown profile key '{key}'", source, number)
+
+    if class_name is None:
+        raise InputError(
+            "no character line: the profile must contain e.g. paladin=\"Name\"", source, None)
+    if spec is None:
+        raise InputError("no 'spec=' line", source, None)
+    if items:
+        notes.append(
+            f"{len(items)} item line(s) read: Portunus has no item database, so item stats "
+            "count only through the gear_* lines (SimC's gear summary)")
+    if weapon_dps is None and any(item.slot == "main_hand" for item in items):
+        notes.append("main_hand has no weapon= option: using the spec's default weapon (estimate)")
+    for key, stat in GEAR_STATS.items():
+        if stat in ("agility", "intellect", "stamina"):
+            continue
+        if stat not in gear:
+            notes.append(f"no {key} line: using 0")
+    return CharacterProfile(
+        name=name, class_name=class_name, spec=spec, level=level, talents=talents,
+        gear=gear, items=tuple(items), weapon_dps=weapon_dps, weapon_speed=weapon_speed,
+        notes=tuple(notes), source=source)
+
+
+DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "retribution_paladin_default.simc"
+
+
+def load_profile(path: str | Path | None = None) -> CharacterProfile:
+    """Read a profile file; None gives the shipped default character."""
+    path = Path(path) if path is not None else DEFAULT_PROFILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read profile: {error.strerror}", str(path)) from None
+    return parse_profile(text, str(path))

@@ -1,0 +1,1 @@
+"""search: filled by a later issue (see shared/DESIGN.md)."""

@@ -1,0 +1,150 @@
+"""The environment API in the style of pgx: `env = make(...)`, `init`, `step`.
+
+`init` and `step` are pure functions of arrays (jit, vmap and scan them).
+`state.legal_action_mask`, `state.reward` and `state.terminated` are kept in
+the state; the observation vector is computed on demand by
+`env.observation(state)` so that plain rollouts do not pay for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from portunus.profile import CharacterProfile, load_profile
+from sim import engine
+from sim.fights import Fight, patchwerk
+from sim.spec import Spec, load_spec
+from sim.stats import profile_stats
+from sim.types import FightTables, PlayerStats, State
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Env:
+    """One spec, one character and one fight, ready to run."""
+
+    spec: Spec
+    fight: Fight
+    fight_tables: FightTables
+    stats: PlayerStats
+    expected_value: bool = False
+
+    @property
+    def num_actions(self) -> int:
+        return self.spec.num_actions
+
+    @property
+    def wait_action(self) -> int:
+        return self.spec.wait_action
+
+    @property
+    def observation_size(self) -> int:
+        return int(self.observation(self.init(jax.random.key(0))).shape[0])
+
+    def init(self, key: jax.Array, stats: PlayerStats | None = None) -> State:
+        """A fresh fight at time 0 with the first pull engaged. `stats` overrides the
+        env's character (for batches that mix characters)."""
+        t, f = self.spec.tables, self.fight_tables
+        num_slots, num_pulls = self.fight.num_slots, self.fight.num_pulls
+        num_abilities, num_debuffs = self.spec.num_abilities, t.debuff_duration.shape[0]
+        health = f.pull_health[0]
+        state = State(
+            time=jnp.float32(0.0),
+            key=key,
+            resources=t.resource_initial,
+            charges=t.max_charges,
+            recharge=jnp.zeros(num_abilities, jnp.float32),
+            buff_remaining=jnp.zeros(t.buff_duration.shape[0], jnp.float32),
+            buff_stacks=jnp.zeros(t.buff_duration.shape[0], jnp.int32),
+            debuff_remaining=jnp.zeros((num_slots, num_debuffs), jnp.float32),
+            debuff_tick=jnp.zeros((num_slots, num_debuffs), jnp.float32),
+            debuff_value=jnp.zeros((num_slots, num_debuffs), jnp.float32),
+            proc_accumulator=jnp.zeros(t.proc_chance.shape[0], jnp.float32),
+            swing_remaining=jnp.float32(0.0),
+            enemy_health=health,
+            enemy_max_health=health,
+            enemy_alive=health > 0,
+            enemy_in_range=jnp.ones(num_slots, bool),
+            pull_index=jnp.int32(0),
+            pull_clear_time=-jnp.ones(num_pulls, jnp.float32),
+            damage_done=jnp.float32(0.0),
+            group_damage=jnp.float32(0.0),
+            damage_by_source=jnp.zeros(t.source_multiplier.shape[0], jnp.float32),
+            casts=jnp.zeros(num_abilities + 1, jnp.int32),
+            last_action=jnp.int32(-1),
+            step_count=jnp.int32(0),
+            stats=self.stats if stats is None else stats,
+            legal_action_mask=jnp.ones(num_abilities + 1, bool),
+            reward=jnp.float32(0.0),
+            terminated=jnp.bool_(False),
+            illegal_action=jnp.bool_(False),
+        )
+        return state.replace(legal_action_mask=self.legal_action_mask(state))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        """Take `action` (ability index, or `wait_action`). Illegal actions are not
+        applied: a wait is done instead and `state.illegal_action` is set."""
+        return engine.step(state, action, self.spec, self.fight_tables, self.expected_value)
+
+    def legal_action_mask(self, state: State) -> jax.Array:
+        return engine.legal_action_mask(state, self.spec, self.fight_tables)
+
+    def reward(self, state: State) -> jax.Array:
+        return state.reward
+
+    def terminated(self, state: State) -> jax.Array:
+        return state.terminated
+
+    def observation(self, state: State) -> jax.Array:
+        """A flat float32 vector for networks; every entry is scaled to about 0..1."""
+        t, f = self.spec.tables, self.fight_tables
+        num_pulls = self.fight.num_pulls
+        cooldown = jnp.maximum(jnp.where(t.cooldown_hasted, t.cooldown / engine.haste_factor(state, self.spec),
+                                         t.cooldown), 1e-3)
+        health = engine.health_fraction(state, f)
+        pull_total = jnp.maximum(jnp.sum(state.enemy_max_health), 1.0)
+        next_travel = f.pull_travel[jnp.minimum(state.pull_index + 1, num_pulls - 1)]
+        parts = [
+            jnp.stack([
+                state.time / f.time_limit,
+                1.0 - state.time / f.time_limit,
+                jnp.sum(state.enemy_alive) / state.enemy_alive.shape[0],
+                jnp.log1p(jnp.sum(state.enemy_health)) / 30.0,
+                jnp.sum(state.enemy_health) / pull_total,
+                state.pull_index / jnp.maximum(num_pulls - 1, 1),
+                jnp.where(state.pull_index < num_pulls - 1, next_travel / 60.0, 0.0),
+                engine.haste_factor(state, self.spec) - 1.0,
+                engine.crit_chance(state, self.spec),
+                state.stats.attack_power / 2000.0,
+                state.stats.mastery_points / 50.0,
+                state.stats.versatility,
+                state.swing_remaining / jnp.maximum(state.stats.weapon_speed, 1e-3),
+            ]),
+            state.resources / t.resource_max,
+            state.charges / t.max_charges,
+            jnp.clip(state.recharge / cooldown, 0.0, 1.0),
+            state.buff_remaining / t.buff_duration,
+            state.buff_stacks / t.buff_max_stacks,
+            state.enemy_alive.astype(jnp.float32),
+            health * state.enemy_alive,
+            (state.debuff_remaining / t.debuff_duration[None, :]).reshape(-1),
+            jnp.minimum(state.proc_accumulator, 1.0),
+        ]
+        return jnp.concatenate([jnp.ravel(p).astype(jnp.float32) for p in parts])
+
+
+def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | None = None,
+         fight: Fight | None = None, expected_value: bool = False) -> Env:
+    """Build an env. Defaults: the shipped Ret Paladin, the default character, 300 s Patchwerk.
+
+    `expected_value=True` removes randomness: crits deal their expected damage and
+    procs fire once per whole expected proc (for planning and exact tests).
+    """
+    spec = load_spec(spec) if isinstance(spec, str) else spec
+    profile = load_profile() if profile is None else profile
+    fight = patchwerk() if fight is None else fight
+    return Env(spec=spec, fight=fight, fight_tables=fight.tables(float(spec.settings.get("nominal_dps", 1.0))),
+               stats=profile_stats(spec, profile), expected_value=expected_value)

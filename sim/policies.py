@@ -1,0 +1,54 @@
+"""Simple built-in policies: `policy(state, key) -> action` for one state (vmap for batches).
+
+They exist as baselines and as the default of `portunus sim` until an APL is
+given; all are pure and jittable.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from sim.env import Env
+from sim.types import State
+
+Policy = Callable[[State, jax.Array], jax.Array]
+
+
+def random_legal(env: Env) -> Policy:
+    """A uniformly random legal action (wait included)."""
+
+    def policy(state: State, key: jax.Array) -> jax.Array:
+        logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
+        return jax.random.categorical(key, logits).astype(jnp.int32)
+
+    return policy
+
+
+def first_legal(mask: jax.Array, order: jax.Array, fallback: int) -> jax.Array:
+    """The first action of `order` that `mask` allows, else `fallback`."""
+    allowed = mask[order]
+    return jnp.where(jnp.any(allowed), order[jnp.argmax(allowed)], fallback).astype(jnp.int32)
+
+
+def simple_priority(env: Env) -> Policy:
+    """The spec's `simple_priority` list (and its AoE list at enough enemies):
+    the first legal ability in order, else wait."""
+    settings = env.spec.settings
+    single = jnp.array([env.spec.action_index(n) for n in settings["simple_priority"]], jnp.int32)
+    aoe_names = settings.get("simple_priority_aoe", settings["simple_priority"])
+    aoe = jnp.array([env.spec.action_index(n) for n in aoe_names], jnp.int32)
+    threshold = int(settings.get("simple_priority_aoe_min_enemies", 3))
+    if aoe.shape != single.shape:
+        raise ValueError("simple_priority and simple_priority_aoe must have the same length")
+
+    def policy(state: State, key: jax.Array) -> jax.Array:
+        order = jnp.where(jnp.sum(state.enemy_alive) >= threshold, aoe, single)
+        return first_legal(state.legal_action_mask, order, env.wait_action)
+
+    return policy
+
+
+POLICIES = {"simple": simple_priority, "random": random_legal}

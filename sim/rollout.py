@@ -1,0 +1,49 @@
+"""Run many fights in parallel under a policy: vmap over fights, scan over steps."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from sim.env import Env
+from sim.policies import Policy
+from sim.types import State
+
+
+def make_chunk_runner(env: Env, policy: Policy, chunk_steps: int) -> Callable[[State], State]:
+    """A jitted function advancing a batch of states by `chunk_steps` decisions."""
+
+    def one_step(state: State, _):
+        # A policy key per decision; unused (and compiled away) for deterministic policies.
+        policy_key = jax.random.fold_in(state.key, state.step_count)
+        return env.step(state, policy(state, policy_key)), None
+
+    def run(states: State) -> State:
+        states, _ = jax.lax.scan(lambda s, x: jax.vmap(one_step)(s, x), states, None, length=chunk_steps)
+        return states
+
+    return jax.jit(run)
+
+
+def init_batch(env: Env, key: jax.Array, batch: int) -> State:
+    return jax.vmap(env.init)(jax.random.split(key, batch))
+
+
+def rollout(env: Env, policy: Policy, key: jax.Array, iterations: int, chunk_steps: int = 256,
+            max_steps: int = 20_000, on_chunk: Callable[[State], None] | None = None) -> State:
+    """Play `iterations` fights to the end (or `max_steps` decisions); returns the final
+    batched states. `on_chunk` sees the batch after every chunk (for progress bars)."""
+    states = init_batch(env, key, iterations)
+    run = make_chunk_runner(env, policy, chunk_steps)
+    steps = 0
+    while steps < max_steps:
+        states = run(states)
+        steps += chunk_steps
+        if on_chunk is not None:
+            on_chunk(states)
+        if bool(jnp.all(states.terminated)):
+            break
+    return states

@@ -1,0 +1,1 @@
+"""Shipped specs: one TOML data file each, plus an optional hooks module."""

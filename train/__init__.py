@@ -1,0 +1,1 @@
+"""train: filled by a later issue (see shared/DESIGN.md)."""
