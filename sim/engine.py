@@ -353,7 +353,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
     blast = (eligible[:, None] * blast_count[None, :] * (t.debuff_expire_coefficient * debuff_power)[None, :]
              * multiplier[A + 1:][None, :] * taken
              * crit_factor(rolls["blast_crit"], chance, spec, expected_value))
-    stored = jnp.where(expiring, state.debuff_value, 0.0)
+    stored = jnp.where(expiring & (t.debuff_accumulate_fraction > 0)[None, :], state.debuff_value, 0.0)
     debuff_damage = periodic + blast + stored  # [E, D]
 
     # Auto attacks on the primary target.

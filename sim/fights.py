@@ -19,7 +19,8 @@ from sim.types import OBJECTIVE_CLEAR_TIME, OBJECTIVE_DAMAGE, FightTables
 
 ROUTE_DIR = Path(__file__).parent / "data" / "routes"
 MAX_ENEMIES_PER_PULL = 20
-# Health of an "unkillable" fixed-time target: large, yet exact in float32 sums of hits.
+# Health of the target of a fixed-time fight: out of reach, and bookkeeping only, since
+# its health percent follows time (float32 cannot resolve single hits against it).
 FIXED_TIME_HEALTH = 1.0e12
 
 

@@ -1,0 +1,72 @@
+"""Shared fixtures: a test character with round numbers, and env builders."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import sim
+from portunus.profile import parse_profile
+
+# Round numbers so expected damage can be computed by hand:
+# Strength (200 base + 1800 gear) x 1.05 = 2100 attack power; 5 % base crit;
+# no haste, no versatility; 8 base mastery points (+10.8 %); weapon 250 dps, 3.6 s.
+TEST_PROFILE = """
+paladin="Tester"
+level=90
+spec=retribution
+gear_strength=1800
+gear_crit_rating=0
+gear_haste_rating=0
+gear_mastery_rating=0
+gear_versatility_rating=0
+main_hand=,id=1,weapon=2h_3.60speed_900min_900max
+"""
+ATTACK_POWER = 2100.0
+MASTERY = 1.0 + 8 * 0.0135
+EXPECTED_CRIT = 1.05          # expected-value crit factor at 5 % crit, x2 damage
+ARMOR = 0.70                  # physical damage after 30 % armor
+
+
+def profile_with(**gear):
+    text = TEST_PROFILE
+    for key, value in gear.items():
+        text = text.replace(f"gear_{key}=0", f"gear_{key}={value}")
+    return parse_profile(text, "test.simc")
+
+
+@pytest.fixture(scope="session")
+def spec():
+    return sim.load_spec("retribution_paladin")
+
+
+@pytest.fixture(scope="session")
+def test_profile():
+    return profile_with()
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(env):
+    return jax.jit(env.step)
+
+
+def jit_step(env):
+    """One compiled step function per env (cached across tests)."""
+    return _jitted(env)
+
+
+def with_resources(env, state, holy_power):
+    state = state.replace(resources=jnp.array([holy_power], jnp.float32))
+    return state.replace(legal_action_mask=env.legal_action_mask(state))
+
+
+def act(env, state, name):
+    """Step with the named action; fails the test if it was illegal."""
+    index = env.spec.action_index(name)
+    assert bool(state.legal_action_mask[index]), f"{name} should be legal here"
+    state = jit_step(env)(state, index)
+    assert not bool(state.illegal_action)
+    return state

@@ -1,0 +1,59 @@
+"""The `portunus` command end to end (in-process, through typer's runner)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from portunus.cli import app
+
+runner = CliRunner()
+
+
+def test_sim_prints_a_summary_and_writes_json(tmp_path):
+    out = tmp_path / "sim.json"
+    result = runner.invoke(app, ["sim", "--iterations", "16", "--duration", "60", "--seed", "3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "DPS:" in result.output and "Final Verdict" in result.output
+    data = json.loads(out.read_text())
+    assert data["iterations"] == 16 and len(data["dps"]["per_iteration"]) == 16
+    assert data["fight_length"]["mean"] == 60.0
+    assert 3000 < data["dps"]["mean"] < 30000
+    shares = sum(row["share"] for row in data["abilities"])
+    assert abs(shares - 1.0) < 1e-4
+    again = tmp_path / "again.json"
+    runner.invoke(app, ["sim", "--iterations", "16", "--duration", "60", "--seed", "3", "--json", str(again)])
+    assert json.loads(again.read_text())["dps"] == data["dps"]  # same seed, same numbers
+
+
+def test_sim_route_reports_pulls(tmp_path):
+    out = tmp_path / "route.json"
+    result = runner.invoke(app, ["sim", "--fight", "route", "--route", "short_test", "--iterations", "8",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    route = json.loads(out.read_text())["route"]
+    assert route["cleared_share"] == 1.0 and len(route["pulls"]) == 3
+    assert 0 < route["clear_time"]["mean"] < route["timer"]
+    assert all(pull["duration_mean"] > 0 for pull in route["pulls"])
+    assert 0 < route["player_damage_share"] < 1
+
+
+def test_bad_input_is_a_message_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.simc"
+    bad.write_text('paladin="X"\nspec=retribution\ngear_strength=strong\n')
+    result = runner.invoke(app, ["sim", "--profile", str(bad), "--iterations", "2"])
+    assert result.exit_code == 2
+    assert f"{bad}:3: gear_strength must be a number" in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["sim", "--fight", "raid", "--iterations", "2"])
+    assert result.exit_code == 2 and "--fight must be one of" in result.output
+
+
+def test_bench_sim_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "sim", "--batch-sizes", "2,8", "--steps", "4", "--repeats", "2",
+                                 "--policies", "simple", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [row["batch"] for row in data["results"]] == [2, 8]
+    assert all(row["steps_per_second"] > 0 and len(row["repeats"]) == 2 for row in data["results"])
+    assert data["environment"]["jax"]
