@@ -34,7 +34,7 @@ def environment() -> dict:
 
 
 def bench_sim(env: sim.Env, batch_sizes: list[int], steps: int = 64, repeats: int = 5,
-              policies: tuple[str, ...] = ("random", "simple"), progress=None) -> dict:
+              policies: tuple[str, ...] = ("random", "apl"), progress=None) -> dict:
     """Env steps per second (decisions, including the policy) per batch size and policy.
 
     Each measurement runs `steps` decisions of a jitted `lax.scan` from the same
@@ -59,3 +59,34 @@ def bench_sim(env: sim.Env, batch_sizes: list[int], steps: int = 64, repeats: in
                 progress(results[-1])
     return {"benchmark": "sim", "spec": env.spec.name, "fight": env.fight.name,
             "steps_per_call": steps, "repeats": repeats, "environment": environment(), "results": results}
+
+
+POLICY_FIGHTS = {
+    "patchwerk": lambda: sim.patchwerk(),
+    "aoe5": lambda: sim.aoe(targets=5),
+    "aoe10": lambda: sim.aoe(targets=10),
+    "route": lambda: sim.load_route("sample_keystone"),
+}
+
+
+def bench_policies(policies: tuple[str, ...], fights: tuple[str, ...], iterations: int, seed: int,
+                   progress=None) -> dict:
+    """DPS (95 % interval) and fight / clear time of each policy on each fight, same seeds."""
+    from sim.report import mean_and_error
+    from sim.rollout import rollout
+
+    rows = []
+    for fight_name in fights:
+        env = sim.make(fight=POLICY_FIGHTS[fight_name]())
+        for policy_name in policies:
+            states = rollout(env, POLICIES[policy_name](env), jax.random.key(seed), iterations)
+            dps = states.damage_done / states.time
+            dps_mean, dps_error = mean_and_error(dps)
+            time_mean, time_error = mean_and_error(states.time)
+            rows.append({"fight": fight_name, "policy": policy_name, "dps": dps_mean, "dps_error_95": dps_error,
+                         "time": time_mean, "time_error_95": time_error,
+                         "finished": float(states.terminated.mean())})
+            if progress is not None:
+                progress(rows[-1])
+    return {"benchmark": "policies", "iterations": iterations, "seed": seed, "environment": environment(),
+            "results": rows}

@@ -95,10 +95,14 @@ def sim_command(
     key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level."),
     iterations: int = typer.Option(1000, min=1, help="Fights simulated in parallel."),
     seed: int = typer.Option(0, help="Random seed."),
-    policy: str = typer.Option("simple", help="Built-in policy: simple (the spec's priority list) or random."),
+    apl: Optional[Path] = typer.Option(None, help="An action priority list (SimC syntax) to play; "
+                                                  "default: the spec's default APL."),
+    policy: str = typer.Option("apl", help="Built-in policy when no --apl is given: apl (the spec's default "
+                                           "APL), simple, greedy (highest damage now) or random."),
     expected_value: bool = typer.Option(False, "--expected-value", help="No randomness: expected crits and procs."),
     spec: str = typer.Option("retribution_paladin", help="Spec name or spec .toml file."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON here."),
+    report: Optional[Path] = typer.Option(None, help="Write plots (PNG) and the JSON summary into this folder."),
 ) -> None:
     """Simulate fights and print a SimC-like summary."""
     try:
@@ -106,15 +110,18 @@ def sim_command(
 
         import sim
         from portunus.profile import load_profile
+        from sim.apl import load_apl
         from sim.policies import POLICIES
         from sim.report import summarize
-        from sim.rollout import rollout
+        from sim.rollout import rollout, trace
 
         if policy not in POLICIES:
             raise InputError(f"--policy must be one of {', '.join(POLICIES)}, got '{policy}'")
         character = load_profile(profile)
         env = sim.make(spec, character, build_fight(fight, duration, targets, health, route, key_level),
                        expected_value=expected_value)
+        chosen = load_apl(env, apl) if apl is not None else POLICIES[policy](env)
+        policy = f"apl:{apl}" if apl is not None else policy
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task(f"simulating {iterations} x {env.fight.name}", total=1.0)
@@ -124,7 +131,7 @@ def sim_command(
                 done = jax.numpy.where(states.terminated, 1.0, progress)
                 bar.update(task, completed=float(done.mean()))
 
-            states = rollout(env, POLICIES[policy](env), jax.random.key(seed), iterations, on_chunk=on_chunk)
+            states = rollout(env, chosen, jax.random.key(seed), iterations, on_chunk=on_chunk)
         summary = summarize(env, states)
         summary["profile"] = character.name
         summary["policy"] = policy
@@ -134,6 +141,12 @@ def sim_command(
     print_summary(summary, character.notes)
     if json_path:
         write_json(json_path, summary)
+    if report:
+        from portunus.plots import write_report
+
+        record = trace(env, chosen, jax.random.key(seed))
+        for path in write_report(report, summary, record, env.spec.action_names, env.spec.resource_names):
+            console.print(f"wrote {path}")
 
 
 @bench_app.command("sim")
@@ -141,7 +154,7 @@ def bench_sim_command(
     batch_sizes: str = typer.Option("1,16,256,1024,4096,16384", help="Comma-separated batch sizes."),
     steps: int = typer.Option(64, min=1, help="Decisions per timed call."),
     repeats: int = typer.Option(5, min=1, help="Timed calls per batch size (the median is reported)."),
-    policies: str = typer.Option("random,simple", help="Policies to time: random, simple."),
+    policies: str = typer.Option("random,apl", help="Policies to time: apl, simple, greedy, random."),
     fight: str = typer.Option("patchwerk", help="patchwerk, aoe or route."),
     json_path: Path = typer.Option(Path("bench-results/sim.json"), "--json", help="Where to write the JSON."),
 ) -> None:
@@ -169,6 +182,41 @@ def bench_sim_command(
         table.add_row(row["policy"], str(row["batch"]), f"{row['steps_per_second']:,.0f}")
     console.print(table)
     console.print(f"device: {result['environment']['device']}, jax {result['environment']['jax']}")
+    write_json(json_path, result)
+
+
+@bench_app.command("policies")
+def bench_policies_command(
+    policies: str = typer.Option("apl,simple,greedy,random", help="Policies to compare."),
+    fights: str = typer.Option("patchwerk,aoe5,aoe10,route", help="Fights: patchwerk, aoe5, aoe10, route."),
+    iterations: int = typer.Option(500, min=2, help="Fights per policy and fight (same seeds for all)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    json_path: Path = typer.Option(Path("bench-results/policies.json"), "--json", help="Where to write the JSON."),
+) -> None:
+    """Policy quality: DPS and fight / clear time of each policy on the same seeds."""
+    from portunus.bench import POLICY_FIGHTS, bench_policies
+    from sim.policies import POLICIES
+
+    chosen = tuple(name.strip() for name in policies.split(","))
+    fight_names = tuple(name.strip() for name in fights.split(","))
+    for name in chosen:
+        if name not in POLICIES:
+            fail(InputError(f"--policies: unknown policy '{name}'; known: {', '.join(POLICIES)}"))
+    for name in fight_names:
+        if name not in POLICY_FIGHTS:
+            fail(InputError(f"--fights: unknown fight '{name}'; known: {', '.join(POLICY_FIGHTS)}"))
+    result = bench_policies(chosen, fight_names, iterations, seed,
+                            progress=lambda row: console.print(f"  {row['fight']:>9} {row['policy']:>7}: "
+                                                               f"{row['dps']:,.0f} DPS, {row['time']:.1f} s"))
+    table = Table(title=f"policies, {iterations} iterations each, seed {seed}")
+    for column in ("fight", "policy", "DPS (95 %)", "vs first", "time (s)"):
+        table.add_column(column, justify="right")
+    for fight_name in fight_names:
+        rows = [row for row in result["results"] if row["fight"] == fight_name]
+        for row in rows:
+            table.add_row(fight_name, row["policy"], f"{row['dps']:,.0f} ± {row['dps_error_95']:,.0f}",
+                          f"{row['dps'] / rows[0]['dps']:.2f}", f"{row['time']:.1f}")
+    console.print(table)
     write_json(json_path, result)
 
 

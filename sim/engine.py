@@ -106,20 +106,6 @@ def proc_fires(state: State, count: jax.Array, chance: jax.Array, roll: jax.Arra
     return (count > 0) & (roll < at_least_one), state.proc_accumulator
 
 
-def row(table: jax.Array, hot: jax.Array) -> jax.Array:
-    """table[i] for the one-hot index `hot` [N] along axis 0, as a masked reduction:
-    batched gathers are slow on CPU, masked sums fuse with their neighbours."""
-    mask = hot.reshape(hot.shape + (1,) * (table.ndim - 1))
-    if table.dtype == jnp.bool_:
-        return jnp.any(mask & table, axis=0)
-    return jnp.sum(jnp.where(mask, table, 0), axis=0).astype(table.dtype)
-
-
-def column(table: jax.Array, hot: jax.Array) -> jax.Array:
-    """table[:, i] for the one-hot index `hot` along axis 1."""
-    return row(jnp.swapaxes(table, 0, 1), hot)
-
-
 # ----------------------------------------------------------------- legality
 def legal_action_mask(state: State, spec: Spec, fight: FightTables) -> jax.Array:
     """bool[A + 1]: abilities that are ready, affordable, have a target and meet their
@@ -370,7 +356,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
              * crit_factor(rolls["auto_crit"], chance, spec, expected_value))
 
     pull_hot = jnp.arange(fight.group_dps.shape[0]) == state.pull_index
-    group = eligible * row(fight.group_dps, pull_hot) * dt
+    group = eligible * jnp.sum(jnp.where(pull_hot, fight.group_dps, 0.0)) * dt
     raw = jnp.concatenate([jnp.zeros((A, eligible.shape[0])), autos[None, :], debuff_damage.T, group[None, :]])
 
     debuff_left = jnp.maximum(state.debuff_remaining - dt, 0.0)
@@ -416,6 +402,7 @@ def next_pull(state: State, spec: Spec, fight: FightTables) -> State:
     health = fight.pull_health[index]
     travelled = travelled.replace(
         time=state.time + travel,
+        pull_start_time=state.time + travel,
         pull_index=index,
         enemy_health=health,
         enemy_max_health=health,

@@ -69,6 +69,7 @@ class Env:
             enemy_alive=health > 0,
             enemy_in_range=jnp.ones(num_slots, bool),
             pull_index=jnp.int32(0),
+            pull_start_time=jnp.float32(0.0),
             pull_clear_time=-jnp.ones(num_pulls, jnp.float32),
             damage_done=jnp.float32(0.0),
             group_damage=jnp.float32(0.0),

@@ -73,6 +73,7 @@ class Fight:
         return FightTables(
             pull_health=jnp.asarray(self.pull_health, jnp.float32),
             pull_travel=jnp.asarray(self.pull_travel, jnp.float32),
+            pull_is_boss=jnp.asarray(np.array(self.pull_is_boss or (False,) * self.num_pulls, bool)),
             group_dps=jnp.asarray(self.group_dps, jnp.float32),
             time_limit=jnp.float32(self.time_limit),
             fixed_time=jnp.bool_(self.fixed_time),
@@ -91,9 +92,11 @@ def patchwerk(duration: float = 300.0, health: float | None = None) -> Fight:
         if health <= 0:
             raise InputError(f"patchwerk health must be > 0, got {health}")
         return Fight("patchwerk", f"Patchwerk ({health:,.0f} health)", np.array([[health]], np.float32),
-                     np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=max(duration, 3600.0))
+                     np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=max(duration, 3600.0),
+                     pull_is_boss=(True,))
     return Fight("patchwerk", f"Patchwerk ({duration:g} s)", np.array([[FIXED_TIME_HEALTH]], np.float32),
-                 np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=duration, fixed_time=True)
+                 np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=duration, fixed_time=True,
+                 pull_is_boss=(True,))
 
 
 def aoe(targets: int = 5, health_per_target: float = 600_000.0, time_limit: float = 600.0) -> Fight:

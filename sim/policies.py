@@ -1,11 +1,12 @@
-"""Simple built-in policies: `policy(state, key) -> action` for one state (vmap for batches).
+"""Built-in policies: `policy(state, key) -> action` for one state (vmap for batches).
 
-They exist as baselines and as the default of `portunus sim` until an APL is
-given; all are pure and jittable.
+`apl` (the spec's default action priority list) is the real baseline; the
+others are naive yardsticks it must beat. All are pure and jittable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import jax
@@ -51,4 +52,29 @@ def simple_priority(env: Env) -> Policy:
     return policy
 
 
-POLICIES = {"simple": simple_priority, "random": random_legal}
+def highest_damage(env: Env) -> Policy:
+    """Greedy: the legal ability whose own hit does the most expected damage right now
+    (one expected-value step per action); ties go to the lower index, no damage = wait."""
+    expected = dataclasses.replace(env, expected_value=True)
+    actions = jnp.arange(env.spec.num_abilities)
+
+    def policy(state: State, key: jax.Array) -> jax.Array:
+        def gain(action):
+            after = expected.step(state, action)
+            return jnp.sum(jnp.where(actions == action, after.damage_by_source[: env.spec.num_abilities]
+                                     - state.damage_by_source[: env.spec.num_abilities], 0.0))
+
+        gains = jnp.where(state.legal_action_mask[:-1], jax.vmap(gain)(actions), -1.0)
+        return jnp.where(jnp.max(gains) > 0, jnp.argmax(gains), env.wait_action).astype(jnp.int32)
+
+    return policy
+
+
+def default_apl(env: Env) -> Policy:
+    """The spec's default action priority list (sim/specs/<spec>.simc)."""
+    from sim.apl import load_apl
+
+    return load_apl(env)
+
+
+POLICIES = {"apl": default_apl, "simple": simple_priority, "greedy": highest_damage, "random": random_legal}

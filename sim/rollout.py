@@ -47,3 +47,21 @@ def rollout(env: Env, policy: Policy, key: jax.Array, iterations: int, chunk_ste
         if bool(jnp.all(states.terminated)):
             break
     return states
+
+
+def trace(env: Env, policy: Policy, key: jax.Array, max_steps: int = 4096) -> dict:
+    """One fight decision by decision, for timelines: per step the time (before the
+    action), the action, resources, cumulative damage and enemies alive."""
+
+    def body(state: State, _):
+        action = policy(state, jax.random.fold_in(state.key, state.step_count))
+        after = env.step(state, action)
+        record = {"time": state.time, "action": action, "resources": after.resources,
+                  "damage_done": after.damage_done, "enemies_alive": jnp.sum(after.enemy_alive),
+                  "pull_index": after.pull_index, "active": ~state.terminated}
+        return after, record
+
+    _, records = jax.jit(lambda s: jax.lax.scan(body, s, None, length=max_steps))(env.init(key))
+    records = jax.tree.map(lambda x: jax.device_get(x), records)
+    keep = records.pop("active")
+    return {name: values[keep] for name, values in records.items()}

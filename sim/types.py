@@ -119,6 +119,7 @@ class FightTables:
 
     pull_health: jax.Array        # f32 [NP, E]; 0 = empty slot
     pull_travel: jax.Array        # f32 [NP]; travel time before each pull (0 for the first)
+    pull_is_boss: jax.Array       # bool [NP]
     group_dps: jax.Array          # f32[]; damage per second the rest of the group deals to each enemy
     time_limit: jax.Array         # f32[]; fight length (fixed time) or dungeon timer
     fixed_time: jax.Array         # bool[]; health percent follows time (SimC Patchwerk)
@@ -148,6 +149,7 @@ class State:
     enemy_alive: jax.Array        # bool [E]
     enemy_in_range: jax.Array     # bool [E]
     pull_index: jax.Array         # i32[]
+    pull_start_time: jax.Array    # f32[] when the current pull was engaged
     pull_clear_time: jax.Array    # f32 [NP]; -1 until cleared
     damage_done: jax.Array        # f32[] the player's damage, overkill excluded
     group_damage: jax.Array       # f32[] the rest of the group's damage

@@ -1,0 +1,91 @@
+"""Report plots a player or theorycrafter reads (PNG, matplotlib's file backend)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def dps_distribution(summary: dict, path: Path) -> None:
+    values = np.array(summary["dps"]["per_iteration"])
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.hist(values, bins=min(40, max(5, values.size // 10)), color="#c9a227", edgecolor="#6b5512")
+    axis.axvline(summary["dps"]["mean"], color="black", linestyle="--",
+                 label=f"mean {summary['dps']['mean']:,.0f} ± {summary['dps']['error_95']:,.0f}")
+    axis.set(xlabel="DPS", ylabel="iterations", title=f"DPS over {summary['iterations']} iterations: {summary['fight']}")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def damage_by_ability(summary: dict, path: Path) -> None:
+    rows = [row for row in summary["abilities"] if row["dps"] > 0][::-1]
+    figure, axis = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    axis.barh([row["label"] for row in rows], [row["dps"] for row in rows], color="#c9a227")
+    for index, row in enumerate(rows):
+        axis.text(row["dps"], index, f" {100 * row['share']:.1f} %", va="center", fontsize=8)
+    axis.set(xlabel="DPS", title="Damage by ability")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def timeline(record: dict, action_names: tuple[str, ...], resource_names: tuple[str, ...], path: Path) -> None:
+    """Casts (one row per ability), resources and damage over one fight."""
+    figure, (casts, resources, damage) = plt.subplots(3, 1, figsize=(11, 7), sharex=True,
+                                                      gridspec_kw={"height_ratios": [3, 1, 1]})
+    for index, name in enumerate(action_names):
+        at = record["time"][record["action"] == index]
+        casts.scatter(at, np.full(at.shape, index), s=10, marker="|" if name == "wait" else "o")
+    casts.set_yticks(range(len(action_names)), action_names, fontsize=8)
+    casts.set_title("One fight: casts, resources, damage")
+    for index, name in enumerate(resource_names):
+        resources.step(record["time"], record["resources"][:, index], where="post", label=name)
+    resources.legend(loc="upper right", fontsize=8)
+    damage.plot(record["time"], record["damage_done"], color="#c9a227")
+    damage.set(xlabel="time (s)", ylabel="damage")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def route_pulls(summary: dict, path: Path) -> None:
+    """Per pull: travel and fight time, stacked along the route, against the timer."""
+    route = summary["route"]
+    pulls = route["pulls"]
+    figure, axis = plt.subplots(figsize=(10, 0.35 * len(pulls) + 1.5))
+    start = 0.0
+    for index, pull in enumerate(pulls):
+        duration = pull["duration_mean"] or 0.0
+        axis.barh(index, pull["travel_before"], left=start, color="#bbbbbb")
+        axis.barh(index, duration, left=start + pull["travel_before"], color="#b22222" if pull["boss"] else "#c9a227")
+        start += pull["travel_before"] + duration
+    axis.axvline(route["timer"], color="black", linestyle="--", label=f"timer {route['timer']:.0f} s")
+    axis.set_yticks(range(len(pulls)), [p["name"] for p in pulls], fontsize=8)
+    axis.invert_yaxis()
+    axis.set(xlabel="time (s)", title=f"Route at +{route['key_level']}: travel (grey), pulls, bosses (red)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_report(directory: Path, summary: dict, record: dict, action_names, resource_names) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / "summary.json", directory / "dps_distribution.png",
+               directory / "damage_by_ability.png", directory / "timeline.png"]
+    written[0].write_text(json.dumps(summary, indent=2))
+    dps_distribution(summary, written[1])
+    damage_by_ability(summary, written[2])
+    timeline(record, action_names, resource_names, written[3])
+    if "route" in summary:
+        written.append(directory / "route_pulls.png")
+        route_pulls(summary, written[-1])
+    return written

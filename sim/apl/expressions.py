@@ -1,0 +1,279 @@
+"""What APL names mean: each resolves, at compile time, to a function of an `AplContext`.
+
+Names follow SimC's spelling where the meaning is the same. Everything is a
+float32 scalar; true is 1 and false is 0. See docs/apl.md for the full list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from portunus.errors import closest
+from sim import engine
+from sim.apl.syntax import AplError, Binary, Name, Number, Unary
+from sim.env import Env
+from sim.types import TARGET_ALL, TARGET_NONE, TARGET_UP_TO, State
+
+NEVER = 3600.0  # seconds: "not within this fight"
+
+
+@dataclasses.dataclass
+class AplContext:
+    """Per-state values the expressions read, computed once per decision."""
+
+    state: State
+    env: Env
+    primary: jax.Array          # bool [E]
+    health_fraction: jax.Array  # [E]
+    time_to_die: jax.Array      # [E] seconds
+    charge_ready_in: jax.Array  # [A] seconds until one charge is ready (0 when ready)
+    cooldown_duration: jax.Array  # [A] current (hasted) cooldown
+    haste: jax.Array
+    variables: dict = dataclasses.field(default_factory=dict)  # APL variables, set while the list runs
+
+
+def make_context(env: Env, state: State) -> AplContext:
+    t, f = env.spec.tables, env.fight_tables
+    primary, _ = engine.primary_target(state)
+    fraction = engine.health_fraction(state, f)
+    engaged = jnp.maximum(state.time - state.pull_start_time, 0.5)
+    rate = (state.enemy_max_health - state.enemy_health) / engaged
+    by_rate = jnp.where(rate > 0, state.enemy_health / jnp.maximum(rate, 1e-6), NEVER)
+    time_to_die = jnp.where(f.fixed_time, jnp.maximum(f.time_limit - state.time, 0.0), jnp.minimum(by_rate, NEVER))
+    time_to_die = jnp.where(state.enemy_alive, time_to_die, 0.0)
+    haste = engine.haste_factor(state, env.spec)
+    duration = jnp.where(t.cooldown_hasted, t.cooldown / haste, t.cooldown)
+    ready_in = jnp.where(state.charges >= 1, 0.0, state.recharge)
+    return AplContext(state, env, primary, fraction, time_to_die, ready_in, duration, haste)
+
+
+def _on_primary(context: AplContext, per_enemy: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.where(context.primary, per_enemy, 0.0))
+
+
+def _pick(vector_of, index: int):
+    return lambda c: vector_of(c)[index].astype(jnp.float32)
+
+
+Resolver = Callable[[AplContext], jax.Array]
+
+
+class NameResolver:
+    """Turns `Name`s into context functions; unknown names fail with a suggestion."""
+
+    def __init__(self, env: Env, variables: set[str], path: str):
+        self.env, self.spec, self.variables, self.path = env, env.spec, variables, path
+
+    def fail(self, name: Name, line: int, message: str, known: list[str] | None = None) -> AplError:
+        hint = closest(name.text, known) if known else ""
+        return AplError(message + hint, self.path, line, name.column, name.text)
+
+    def member(self, name: Name, line: int, position: int, known: list[str], what: str) -> str:
+        if len(name.parts) <= position:
+            raise self.fail(name, line, f"'{name.text}' needs a {what} name after '{'.'.join(name.parts)}.'")
+        value = name.parts[position]
+        if value not in known:
+            full = [".".join(name.parts[:position] + (k,) + name.parts[position + 1:]) for k in known]
+            raise self.fail(name, line, f"unknown {what} '{value}'", full)
+        return value
+
+    def attribute(self, name: Name, line: int, position: int, options: dict[str, Resolver]) -> Resolver:
+        if len(name.parts) != position + 1:
+            known = [".".join(name.parts[:position] + (k,)) for k in options]
+            if len(name.parts) <= position:
+                raise self.fail(name, line, f"'{name.text}' needs one of: {', '.join(options)}")
+            raise self.fail(name, line, f"unknown expression '{name.text}'", known)
+        attribute = name.parts[position]
+        if attribute not in options:
+            known = [".".join(name.parts[:position] + (k,)) for k in options]
+            raise self.fail(name, line, f"unknown expression '{name.text}'", known)
+        return options[attribute]
+
+    def resolve(self, name: Name, line: int) -> Resolver:
+        spec, parts = self.spec, name.parts
+        head = parts[0]
+        abilities = list(spec.ability_names)
+        if head == "cooldown":
+            a = abilities.index(self.member(name, line, 1, abilities, "ability"))
+            t = spec.tables
+
+            def full_recharge(c):
+                missing = (t.max_charges[a] - c.state.charges[a]).astype(jnp.float32)
+                return jnp.where(missing > 0, c.state.recharge[a] + (missing - 1) * c.cooldown_duration[a], 0.0)
+
+            return self.attribute(name, line, 2, {
+                "ready": lambda c: (c.state.charges[a] >= 1).astype(jnp.float32),
+                "up": lambda c: (c.state.charges[a] >= 1).astype(jnp.float32),
+                "remains": lambda c: c.charge_ready_in[a],
+                "charges": lambda c: c.state.charges[a].astype(jnp.float32),
+                "charges_fractional": lambda c: c.state.charges[a] + jnp.where(
+                    c.state.charges[a] < t.max_charges[a],
+                    1.0 - c.state.recharge[a] / jnp.maximum(c.cooldown_duration[a], 1e-6), 0.0),
+                "max_charges": lambda c: t.max_charges[a].astype(jnp.float32),
+                "full_recharge_time": full_recharge,
+                "duration": lambda c: c.cooldown_duration[a],
+            })
+        if head == "buff":
+            b = list(spec.buff_names).index(self.member(name, line, 1, list(spec.buff_names), "buff"))
+            t = spec.tables
+            return self.attribute(name, line, 2, {
+                "up": lambda c: (c.state.buff_remaining[b] > 0).astype(jnp.float32),
+                "down": lambda c: (c.state.buff_remaining[b] <= 0).astype(jnp.float32),
+                "react": lambda c: c.state.buff_stacks[b].astype(jnp.float32),
+                "remains": lambda c: c.state.buff_remaining[b],
+                "stack": lambda c: c.state.buff_stacks[b].astype(jnp.float32),
+                "max_stack": lambda c: t.buff_max_stacks[b].astype(jnp.float32),
+                "duration": lambda c: t.buff_duration[b],
+            })
+        if head in ("debuff", "dot"):
+            d = list(spec.debuff_names).index(self.member(name, line, 1, list(spec.debuff_names), "debuff"))
+            t = spec.tables
+            remains = lambda c: _on_primary(c, c.state.debuff_remaining[:, d])  # noqa: E731
+            return self.attribute(name, line, 2, {
+                "up": lambda c: (remains(c) > 0).astype(jnp.float32),
+                "ticking": lambda c: (remains(c) > 0).astype(jnp.float32),
+                "down": lambda c: (remains(c) <= 0).astype(jnp.float32),
+                "remains": remains,
+                "stack": lambda c: (remains(c) > 0).astype(jnp.float32),
+                "refreshable": lambda c: (remains(c) < 0.3 * t.debuff_duration[d]).astype(jnp.float32),
+                "duration": lambda c: t.debuff_duration[d],
+            })
+        if head in spec.resource_names:
+            r = spec.resource_names.index(head)
+            t = spec.tables
+            current = lambda c: c.state.resources[r]  # noqa: E731
+            if len(parts) == 1:
+                return current
+            return self.attribute(name, line, 1, {
+                "current": current,
+                "deficit": lambda c: t.resource_max[r] - c.state.resources[r],
+                "max": lambda c: t.resource_max[r],
+                "pct": lambda c: 100.0 * c.state.resources[r] / t.resource_max[r],
+            })
+        if head == "gcd":
+            gcd = lambda c: jnp.maximum(1.5 / c.haste, spec.tables.gcd_floor)  # noqa: E731
+            if len(parts) == 1:
+                return gcd
+            return self.attribute(name, line, 1, {"max": gcd, "remains": lambda c: jnp.float32(0.0)})
+        if head == "target":
+            if parts[1:] == ("health", "pct"):
+                return lambda c: 100.0 * _on_primary(c, c.health_fraction)
+            if parts[1:] == ("time_to_die",):
+                return lambda c: _on_primary(c, c.time_to_die)
+            raise self.fail(name, line, f"unknown expression '{name.text}'",
+                            ["target.health.pct", "target.time_to_die"])
+        if head == "spell_targets":
+            a = abilities.index(self.member(name, line, 1, abilities, "ability"))
+            if len(parts) != 2:
+                raise self.fail(name, line, f"unknown expression '{name.text}'", [f"spell_targets.{parts[1]}"])
+            t = spec.tables
+            mode, cap = int(t.target_mode[a]), int(t.max_targets[a])
+
+            def targets(c):
+                alive = jnp.sum(engine.eligible_targets(c.state)).astype(jnp.float32)
+                if mode == TARGET_ALL:
+                    return alive
+                if mode == TARGET_UP_TO:
+                    return jnp.minimum(alive, cap)
+                return jnp.minimum(alive, 0.0 if mode == TARGET_NONE else 1.0)
+
+            return targets
+        if head in ("prev_gcd", "prev"):
+            position = 2 if head == "prev_gcd" else 1
+            if head == "prev_gcd" and (len(parts) < 2 or parts[1] != "1"):
+                raise self.fail(name, line, "only the last action is tracked: use prev_gcd.1.NAME")
+            a = abilities.index(self.member(name, line, position, abilities, "ability"))
+            if len(parts) != position + 1:
+                raise self.fail(name, line, f"unknown expression '{name.text}'")
+            return lambda c: (c.state.last_action == a).astype(jnp.float32)
+        if head in ("time", "fight_remains", "active_enemies") and len(parts) == 1:
+            if head == "time":
+                return lambda c: c.state.time
+            if head == "active_enemies":
+                return lambda c: jnp.sum(engine.eligible_targets(c.state)).astype(jnp.float32)
+            return lambda c: jnp.max(c.time_to_die)
+        if head == "pull" or parts[:3] == ("raid_event", "adds", "in"):
+            return self.pull(name, line)
+        if head == "variable":
+            variable = self.member(name, line, 1, sorted(self.variables), "variable")
+            if len(parts) != 2:
+                raise self.fail(name, line, f"unknown expression '{name.text}'")
+            return lambda c, v=variable: c.variables[v]
+        known = (["time", "fight_remains", "active_enemies", "gcd", "gcd.max", "target.health.pct",
+                  "target.time_to_die", "raid_event.adds.in", "pull.time_to_next"]
+                 + [f"{kind}.{n}.up" for kind, names in (("buff", spec.buff_names), ("debuff", spec.debuff_names))
+                    for n in names]
+                 + [f"cooldown.{n}.ready" for n in abilities] + list(spec.resource_names)
+                 + [f"variable.{v}" for v in self.variables])
+        raise self.fail(name, line, f"unknown expression '{name.text}'", known)
+
+    def pull(self, name: Name, line: int) -> Resolver:
+        """Route facts. In a fight of one pull there is no next pull: time_to_next is 3600."""
+        f = self.env.fight_tables
+        num_pulls = self.env.fight.num_pulls
+
+        def next_index(c):
+            return jnp.minimum(c.state.pull_index + 1, num_pulls - 1)
+
+        def time_to_next(c):
+            has_next = c.state.pull_index < num_pulls - 1
+            travel = jnp.sum(jnp.where(jnp.arange(num_pulls) == next_index(c), f.pull_travel, 0.0))
+            return jnp.where(has_next, jnp.max(c.time_to_die) + travel, NEVER)
+
+        if name.parts[0] == "raid_event":
+            if len(name.parts) != 3:
+                raise self.fail(name, line, f"unknown expression '{name.text}'", ["raid_event.adds.in"])
+            return time_to_next
+        is_boss = lambda c, i: jnp.sum(jnp.where(jnp.arange(num_pulls) == i, f.pull_is_boss, False))  # noqa: E731
+        return self.attribute(name, line, 1, {
+            "index": lambda c: (c.state.pull_index + 1).astype(jnp.float32),
+            "count": lambda c: jnp.float32(num_pulls),
+            "remaining": lambda c: (num_pulls - 1 - c.state.pull_index).astype(jnp.float32),
+            "enemies_left": lambda c: jnp.sum(c.state.enemy_alive).astype(jnp.float32),
+            "is_boss": lambda c: is_boss(c, c.state.pull_index).astype(jnp.float32),
+            "next_is_boss": lambda c: (is_boss(c, next_index(c)) & (c.state.pull_index < num_pulls - 1)
+                                       ).astype(jnp.float32),
+            "next_travel": lambda c: jnp.where(
+                c.state.pull_index < num_pulls - 1,
+                jnp.sum(jnp.where(jnp.arange(num_pulls) == next_index(c), f.pull_travel, 0.0)), NEVER),
+            "time_to_next": time_to_next,
+            "remains": lambda c: jnp.max(c.time_to_die),
+        })
+
+
+def compile_expression(tree, resolver: NameResolver, line: int) -> Resolver:
+    """Syntax tree -> function of the context (which carries `variables`)."""
+    if isinstance(tree, Number):
+        value = jnp.float32(tree.value)
+        return lambda c: value
+    if isinstance(tree, Name):
+        return resolver.resolve(tree, line)
+    if isinstance(tree, Unary):
+        operand = compile_expression(tree.operand, resolver, line)
+        if tree.op == "!":
+            return lambda c: (operand(c) == 0).astype(jnp.float32)
+        return lambda c: -operand(c)
+    left = compile_expression(tree.left, resolver, line)
+    right = compile_expression(tree.right, resolver, line)
+    op = tree.op
+    if op == "&":
+        return lambda c: ((left(c) != 0) & (right(c) != 0)).astype(jnp.float32)
+    if op == "|":
+        return lambda c: ((left(c) != 0) | (right(c) != 0)).astype(jnp.float32)
+    if op in ("%", "/"):
+        def divide(c):
+            denominator = right(c)
+            return jnp.where(denominator == 0, 0.0, left(c) / jnp.where(denominator == 0, 1.0, denominator))
+        return divide
+    arithmetic = {
+        "+": jnp.add, "-": jnp.subtract, "*": jnp.multiply,
+        "%%": lambda a, b: jnp.where(b == 0, 0.0, jnp.mod(a, jnp.where(b == 0, 1.0, b))),
+        "<": lambda a, b: (a < b).astype(jnp.float32), "<=": lambda a, b: (a <= b).astype(jnp.float32),
+        "=": lambda a, b: (a == b).astype(jnp.float32), "!=": lambda a, b: (a != b).astype(jnp.float32),
+        ">=": lambda a, b: (a >= b).astype(jnp.float32), ">": lambda a, b: (a > b).astype(jnp.float32),
+    }[op]
+    return lambda c: arithmetic(left(c), right(c))
