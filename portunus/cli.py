@@ -149,6 +149,86 @@ def sim_command(
             console.print(f"wrote {path}")
 
 
+@app.command("search")
+def search_command(
+    profile: Optional[Path] = typer.Option(None, help="SimC profile file (default: the shipped character)."),
+    fight: str = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file."),
+    route: Optional[str] = typer.Option(None, help="Route for --fight route: a shipped name or a file."),
+    duration: float = typer.Option(300.0, help="Patchwerk length in seconds."),
+    targets: int = typer.Option(5, help="Number of targets for --fight aoe."),
+    key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level."),
+    state_from_sim_at: float = typer.Option(0.0, help="Play the default APL this many seconds, then search."),
+    simulations: int = typer.Option(64, min=1, help="Search simulations."),
+    policy: str = typer.Option("gumbel", help="gumbel (Gumbel MuZero) or muzero (AlphaZero PUCT)."),
+    prior: str = typer.Option("apl", help="Prior without a network: apl or uniform."),
+    rollout_steps: int = typer.Option(8, min=0, help="APL decisions per leaf evaluation."),
+    depth: int = typer.Option(2, min=0, max=6, help="Tree depth to print."),
+    sampled: bool = typer.Option(False, "--sampled", help="Search the random simulator (the state's own key) "
+                                                          "instead of expected values."),
+    seed: int = typer.Option(0, help="Random seed."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the recommendation as JSON here."),
+) -> None:
+    """Search one fight state and print the recommendation and the tree."""
+    try:
+        import jax
+
+        import search
+        import sim
+        from portunus.profile import load_profile
+
+        config = search.SearchConfig(policy=policy, num_simulations=simulations, prior=prior,
+                                     rollout_steps=rollout_steps, expected_value=not sampled).validate()
+        env = sim.make("retribution_paladin", load_profile(profile),
+                       build_fight(fight, duration, targets, None, route, key_level))
+        state = search.state_from_sim(env, state_from_sim_at, jax.random.key(seed))
+        planner = search.Planner(env, config)
+        states = jax.tree.map(lambda x: x[None], state)
+        planner.recommend(states, jax.random.key(seed), tree_depth=0)  # compile
+        recommendation = planner.recommend(states, jax.random.key(seed), tree_depth=depth)
+    except InputError as error:
+        fail(error)
+    result = recommendation.to_dict(0)
+    alive = int(state.enemy_alive.sum())
+    console.print(f"state: t = {float(state.time):.1f} s, {env.spec.resource_names[0]} "
+                  f"{float(state.resources[0]):.0f}, {alive} enemies alive, pull {int(state.pull_index) + 1}")
+    console.print(f"recommended: [bold]{result['best_action']}[/]   hold cooldowns: [bold]{result['hold_action']}[/]"
+                  f"   ({simulations} simulations, {1000 * recommendation.search_seconds:.1f} ms)")
+    table = Table(title="actions")
+    for column in ("action", "visits", "q", "prior"):
+        table.add_column(column, justify="left" if column == "action" else "right")
+    for row in result["actions"]:
+        table.add_row(row["name"], str(row["visits"]), "-" if row["q"] is None else f"{row['q']:+.5f}",
+                      f"{row['prior']:.2f}")
+    console.print(table)
+    if depth:
+        console.print(search.format_tree(result["tree"]))
+    if json_path:
+        write_json(json_path, result)
+
+
+@bench_app.command("search")
+def bench_search_command(
+    simulations: str = typer.Option("16,64,256,1024", help="Simulation counts for single-state latency."),
+    batch_sizes: str = typer.Option("64,1024", help="Batch sizes for throughput (at 64 simulations)."),
+    repeats: int = typer.Option(20, min=3, help="Timed searches per setting."),
+    policy: str = typer.Option("gumbel", help="gumbel or muzero."),
+    json_path: Path = typer.Option(Path("bench-results/search.json"), "--json", help="Where to write the JSON."),
+) -> None:
+    """Search latency (one state) and throughput (batches), after warm-up."""
+    from portunus.bench import bench_search
+
+    result = bench_search([int(n) for n in simulations.split(",")], [int(b) for b in batch_sizes.split(",")],
+                          repeats, policy, progress=lambda row: console.print(f"  {row}"))
+    table = Table(title=f"search ({policy}, no network: APL prior and rollouts)")
+    for column in ("batch", "simulations", "median ms", "p95 ms", "states/s"):
+        table.add_column(column, justify="right")
+    for row in result["results"]:
+        table.add_row(str(row["batch"]), str(row["simulations"]), f"{row['median_ms']:.1f}", f"{row['p95_ms']:.1f}",
+                      f"{row['states_per_second']:,.0f}")
+    console.print(table)
+    write_json(json_path, result)
+
+
 @bench_app.command("sim")
 def bench_sim_command(
     batch_sizes: str = typer.Option("1,16,256,1024,4096,16384", help="Comma-separated batch sizes."),

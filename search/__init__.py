@@ -1,1 +1,12 @@
-"""search: filled by a later issue (see shared/DESIGN.md)."""
+"""Search: batched mctx (Gumbel MuZero / AlphaZero PUCT) over the true simulator.
+
+    planner = search.Planner(env, search.SearchConfig(num_simulations=64))
+    recommendation = planner.recommend(states)      # a batch of sim States
+"""
+
+from search.planner import Planner, make_search, state_from_sim
+from search.tree_export import export_tree, format_tree
+from search.types import Recommendation, SearchConfig
+
+__all__ = ["Planner", "Recommendation", "SearchConfig", "export_tree", "format_tree", "make_search",
+           "state_from_sim"]

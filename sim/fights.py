@@ -63,13 +63,13 @@ class Fight:
         return float(self.pull_health.sum())
 
     def tables(self, nominal_dps: float) -> FightTables:
-        """Arrays for the engine; `nominal_dps` sets the reward scale so returns stay near 1."""
+        """Arrays for the engine. Fixed-time fights reward damage, scaled by `nominal_dps` x
+        duration so returns stay near 1; fights that end when enemies die reward speed
+        (-elapsed / time limit), since their total damage is fixed."""
         if self.objective == OBJECTIVE_CLEAR_TIME:
             scale = 1.0 / self.time_limit
-        elif self.fixed_time:
-            scale = 1.0 / (nominal_dps * self.time_limit)
         else:
-            scale = 1.0 / max(self.total_health, 1.0)
+            scale = 1.0 / (nominal_dps * self.time_limit)
         return FightTables(
             pull_health=jnp.asarray(self.pull_health, jnp.float32),
             pull_travel=jnp.asarray(self.pull_travel, jnp.float32),
@@ -93,7 +93,7 @@ def patchwerk(duration: float = 300.0, health: float | None = None) -> Fight:
             raise InputError(f"patchwerk health must be > 0, got {health}")
         return Fight("patchwerk", f"Patchwerk ({health:,.0f} health)", np.array([[health]], np.float32),
                      np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=max(duration, 3600.0),
-                     pull_is_boss=(True,))
+                     pull_is_boss=(True,), objective=OBJECTIVE_CLEAR_TIME)
     return Fight("patchwerk", f"Patchwerk ({duration:g} s)", np.array([[FIXED_TIME_HEALTH]], np.float32),
                  np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=duration, fixed_time=True,
                  pull_is_boss=(True,))
@@ -101,7 +101,8 @@ def patchwerk(duration: float = 300.0, health: float | None = None) -> Fight:
 
 def aoe(targets: int = 5, health_per_target: float = 600_000.0, time_limit: float = 600.0) -> Fight:
     """N targets whose health is staggered from 50 % to 150 % of `health_per_target`,
-    so they die one after another and the best finisher changes during the fight."""
+    so they die one after another and the best finisher changes during the fight.
+    The objective is to kill them fast (reward -elapsed / time limit)."""
     if not 1 <= targets <= MAX_ENEMIES_PER_PULL:
         raise InputError(f"aoe targets must be 1..{MAX_ENEMIES_PER_PULL}, got {targets}")
     if health_per_target <= 0:
@@ -109,7 +110,7 @@ def aoe(targets: int = 5, health_per_target: float = 600_000.0, time_limit: floa
     spread = np.linspace(0.5, 1.5, targets) if targets > 1 else np.ones(1)
     health = (health_per_target * spread).astype(np.float32)[None, :]
     return Fight("aoe", f"AoE ({targets} targets)", health, np.zeros(1, np.float32),
-                 np.zeros(1, np.float32), time_limit=time_limit)
+                 np.zeros(1, np.float32), time_limit=time_limit, objective=OBJECTIVE_CLEAR_TIME)
 
 
 def _route_error(text: str, path: str, message: str, pull: int | None = None) -> InputError:

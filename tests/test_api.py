@@ -45,12 +45,10 @@ def test_rollouts_finish_and_rewards_are_scaled(env):
     assert bool(jnp.all(states.terminated))
     # Episode returns stay near [-1, 1]: damage / (nominal DPS x length), or -time / timer.
     final = jax.tree.map(np.asarray, states.replace(key=None))
-    if env.fight.kind == "route":
-        expected = -final.time / env.fight.time_limit
-    elif env.fight.fixed_time:
+    if env.fight.fixed_time:
         expected = final.damage_done / (env.spec.settings["nominal_dps"] * env.fight.time_limit)
-    else:
-        expected = final.damage_done / env.fight.total_health
+    else:  # fights that end when the enemies die reward speed
+        expected = -final.time / env.fight.time_limit
     assert np.all(np.abs(expected) <= 2.0)
 
 
@@ -63,7 +61,7 @@ def test_return_equals_sum_of_rewards(env):
 
     final, rewards = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, 300)))(
         env.init(jax.random.key(2)), jax.random.key(3))
-    if env.fight.kind == "route":
+    if not env.fight.fixed_time:
         expected = -float(final.time) * float(env.fight_tables.reward_scale)
     else:
         expected = float(final.damage_done) * float(env.fight_tables.reward_scale)

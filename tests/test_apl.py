@@ -178,9 +178,11 @@ def test_enemy_count_expressions(test_profile):
     assert value(env, "spell_targets.divine_storm", state) == 8.0
     assert value(env, "spell_targets.divine_toll", state) == 5.0
     assert value(env, "spell_targets.final_verdict", state) == 1.0
-    # Health-based fights estimate time to die from the damage rate so far.
+    # Health-based fights estimate time to die from the damage rate so far, shrunk for 5 s
+    # towards the spec's nominal DPS shared by the living (no group here).
     hurt = state.replace(time=jnp.float32(10.0), enemy_health=state.enemy_health.at[0].set(0.25e6))
-    rate = (0.5e6 - 0.25e6) / 10.0  # the first target has 50 % of 1e6
+    nominal = env.spec.settings["nominal_dps"]
+    rate = (0.5e6 - 0.25e6 + nominal / 8 * 5.0) / (10.0 + 5.0)  # the first target has 50 % of 1e6
     assert value(env, "target.time_to_die", hurt) == pytest.approx(0.25e6 / rate, rel=1e-5)
 
 
@@ -193,7 +195,8 @@ def test_route_expressions(route_env):
     assert value(route_env, "pull.next_travel", state) == 10.0
     assert value(route_env, "pull.is_boss", state) == 0.0
     hurt = state.replace(time=jnp.float32(5.0), enemy_health=state.enemy_health * 0.5)
-    ttd = float(hurt.enemy_health[0]) / ((float(state.enemy_health[0]) * 0.5) / 5.0)
+    prior_rate = 25_000 + route_env.spec.settings["nominal_dps"] / 4  # group DPS + nominal DPS over 4 enemies
+    ttd = float(hurt.enemy_health[0]) / ((float(state.enemy_health[0]) * 0.5 + prior_rate * 5.0) / 10.0)
     assert value(route_env, "pull.time_to_next", hurt) == pytest.approx(ttd + 10.0, rel=1e-5)
     assert value(route_env, "raid_event.adds.in", hurt) == pytest.approx(ttd + 10.0, rel=1e-5)
     last = state.replace(pull_index=jnp.int32(2))
@@ -257,7 +260,10 @@ def test_default_apl_beats_naive_policies(fight):
         states = rollout(env, policy, jax.random.key(42), 32, chunk_steps=128)
         assert bool(jnp.all(states.terminated))
         results[name] = (float((states.damage_done / states.time).mean()), float(states.time.mean()))
+    # In a route the rest of the group deals most of the damage, so the player's policy
+    # moves DPS less (the clear time must still be shorter).
+    margin = 1.05 if fight == "route" else 1.15
     for naive in ("greedy", "random"):
-        assert results["apl"][0] > 1.15 * results[naive][0], results
+        assert results["apl"][0] > margin * results[naive][0], results
         if fight != "patchwerk":
             assert results["apl"][1] < results[naive][1], results

@@ -57,3 +57,27 @@ def test_bench_sim_writes_json(tmp_path):
     assert [row["batch"] for row in data["results"]] == [2, 8]
     assert all(row["steps_per_second"] > 0 and len(row["repeats"]) == 2 for row in data["results"])
     assert data["environment"]["jax"]
+
+
+def test_search_command_prints_a_recommendation(tmp_path):
+    out = tmp_path / "rec.json"
+    result = runner.invoke(app, ["search", "--state-from-sim-at", "12", "--simulations", "16", "--depth", "2",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "recommended:" in result.output and "hold cooldowns:" in result.output
+    data = json.loads(out.read_text())
+    assert data["num_simulations"] == 16 and sum(row["visits"] for row in data["actions"]) == 16
+    assert data["best_action"] in [row["name"] for row in data["actions"]]
+    assert data["tree"]["children"] and all("children" in child for child in data["tree"]["children"])
+    bad = runner.invoke(app, ["search", "--policy", "alphago"])
+    assert bad.exit_code == 2 and "policy must be one of" in bad.output
+
+
+def test_bench_search_writes_json(tmp_path):
+    out = tmp_path / "search.json"
+    result = runner.invoke(app, ["bench", "search", "--simulations", "8", "--batch-sizes", "4", "--repeats", "3",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert [(row["batch"], row["simulations"]) for row in rows] == [(1, 8), (4, 64)]
+    assert all(row["p95_ms"] >= row["median_ms"] > 0 for row in rows)

@@ -1,1 +1,5 @@
-"""train: filled by a later issue (see shared/DESIGN.md)."""
+"""train: networks now; self-play, learner, checkpoints and evaluation come with the training issue."""
+
+from train.network import PolicyValueNet, init_network
+
+__all__ = ["PolicyValueNet", "init_network"]

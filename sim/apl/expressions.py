@@ -19,6 +19,7 @@ from sim.env import Env
 from sim.types import TARGET_ALL, TARGET_NONE, TARGET_UP_TO, State
 
 NEVER = 3600.0  # seconds: "not within this fight"
+TTD_PRIOR_SECONDS = 5.0  # weight of the prior damage rate in time-to-die estimates
 
 
 @dataclasses.dataclass
@@ -40,8 +41,14 @@ def make_context(env: Env, state: State) -> AplContext:
     t, f = env.spec.tables, env.fight_tables
     primary, _ = engine.primary_target(state)
     fraction = engine.health_fraction(state, f)
-    engaged = jnp.maximum(state.time - state.pull_start_time, 0.5)
-    rate = (state.enemy_max_health - state.enemy_health) / engaged
+    # Damage rate per enemy since the pull, shrunk towards a prior (the group's damage plus
+    # the spec's nominal DPS shared among the living) so the first seconds are not "never".
+    engaged = jnp.maximum(state.time - state.pull_start_time, 0.0)
+    alive = jnp.maximum(jnp.sum(state.enemy_alive), 1)
+    group = jnp.sum(jnp.where(jnp.arange(f.group_dps.shape[0]) == state.pull_index, f.group_dps, 0.0))
+    prior_rate = group + env.spec.settings.get("nominal_dps", 0.0) / alive
+    rate = (state.enemy_max_health - state.enemy_health + prior_rate * TTD_PRIOR_SECONDS) / (
+        engaged + TTD_PRIOR_SECONDS)
     by_rate = jnp.where(rate > 0, state.enemy_health / jnp.maximum(rate, 1e-6), NEVER)
     time_to_die = jnp.where(f.fixed_time, jnp.maximum(f.time_limit - state.time, 0.0), jnp.minimum(by_rate, NEVER))
     time_to_die = jnp.where(state.enemy_alive, time_to_die, 0.0)

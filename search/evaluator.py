@@ -1,0 +1,101 @@
+"""Prior and value for search leaves, before any network is trained: the APL.
+
+The prior favours the APL's choice; the value plays the APL for a few decisions
+and then adds a steady-rate estimate of the rest of the fight, so every leaf
+estimates the same horizon (the whole fight) and deeper branches are not
+favoured just for having collected more reward. The rest is valued at the
+spec's nominal DPS (in fights that end when enemies die: plus the group's
+damage, shrunk towards the rollout's total rate, which the steady group
+damage dominates): a few seconds of bursty rotation extrapolated over minutes
+would swamp the differences search must see.
+
+Value scale (the same as the simulator's rewards, so mctx's discount-1 sums
+and its min-max q normalization behave): fixed-time fights, damage to the end
+/ (nominal DPS x duration); fights that end when enemies die, -(time to the
+end) / time limit.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from sim.env import Env
+from sim.types import OBJECTIVE_CLEAR_TIME, State
+
+MASKED_LOGIT = -1e9
+
+
+def masked_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:
+    return jnp.where(legal, logits, MASKED_LOGIT)
+
+
+def apl_prior(env: Env, apl, strength: float):
+    """Prior logits [A+1]: `strength` on the APL's action, 0 on other legal ones."""
+
+    def prior(state: State) -> jax.Array:
+        choice = apl(state)
+        logits = jnp.where(jnp.arange(env.num_actions) == choice, strength, 0.0)
+        return masked_logits(logits, state.legal_action_mask)
+
+    return prior
+
+
+def uniform_prior(env: Env):
+    def prior(state: State) -> jax.Array:
+        return masked_logits(jnp.zeros(env.num_actions), state.legal_action_mask)
+
+    return prior
+
+
+def remaining_health(env: Env, state: State) -> jax.Array:
+    """Health left in the current pull and every later one."""
+    later = jnp.arange(env.fight.num_pulls) > state.pull_index
+    return jnp.sum(state.enemy_health * state.enemy_alive) + jnp.sum(
+        jnp.where(later[:, None], env.fight_tables.pull_health, 0.0))
+
+
+SHRINK_SECONDS = 60.0  # weight of the nominal rate, in seconds of observed rollout
+
+
+def rollout_value(env: Env, apl, steps: int):
+    """Value of a state: `steps` APL decisions, then the rest at a steady rate."""
+    f = env.fight_tables
+    num_pulls = env.fight.num_pulls
+    nominal = float(env.spec.settings.get("nominal_dps", 1.0))
+
+    def value(state: State) -> jax.Array:
+        def body(s, _):
+            return env.step(s, apl(s)), None
+
+        end, _ = jax.lax.scan(body, state, None, length=steps) if steps > 0 else (state, None)
+        elapsed = jnp.maximum(end.time - state.time, 1e-3)
+        # Damage objective (fixed-time fights): rollout damage + the nominal DPS over the time
+        # left. (The rollout's own rate, even shrunk, carried its bursts over minutes and
+        # outweighed the differences between actions: measured in tests/test_search.py.)
+        time_left = jnp.maximum(f.time_limit - end.time, 0.0)
+        damage_value = (end.damage_done - state.damage_done + nominal * time_left) * f.reward_scale
+        # Clear-time objective: elapsed + remaining health at a shrunk total rate + travel.
+        dealt = end.damage_done + end.group_damage - state.damage_done - state.group_damage
+        group_now = jnp.sum(jnp.where(jnp.arange(num_pulls) == end.pull_index, f.group_dps, 0.0))
+        steady = nominal + group_now * jnp.maximum(jnp.sum(end.enemy_alive), 1)
+        total_rate = jnp.maximum((dealt + steady * SHRINK_SECONDS) / (elapsed + SHRINK_SECONDS), 1.0)
+        later = jnp.arange(num_pulls) > end.pull_index
+        travel = jnp.sum(jnp.where(later, f.pull_travel, 0.0))
+        to_clear = jnp.where(end.terminated, 0.0, remaining_health(env, end) / total_rate + travel)
+        to_clear = jnp.minimum(to_clear, jnp.maximum(f.time_limit - end.time, 0.0))
+        time_value = -(end.time - state.time + to_clear) * f.reward_scale
+        return jnp.where(state.terminated, 0.0,
+                         jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, time_value, damage_value))
+
+    return value
+
+
+def network_evaluator(env: Env, apply_fn):
+    """Prior and value from a network: `apply_fn(params, observation) -> (logits [A+1], value)`."""
+
+    def evaluate(params, state: State):
+        logits, value = apply_fn(params, env.observation(state))
+        return masked_logits(logits, state.legal_action_mask), jnp.where(state.terminated, 0.0, value)
+
+    return evaluate

@@ -1,0 +1,134 @@
+"""mctx search over the true simulator: the embedding is the sim `State`.
+
+`Planner(env, config)` compiles one batched search; `planner.recommend(states)`
+runs it and returns a `Recommendation`. The transition in the tree is
+`env.step` itself (on the expected-value simulator unless configured
+otherwise); leaves are valued by a network when one is given, else by APL
+rollouts (search/evaluator.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import mctx
+import numpy as np
+
+from search.evaluator import apl_prior, network_evaluator, rollout_value, uniform_prior
+from search.tree_export import export_tree
+from search.types import Recommendation, SearchConfig
+from sim.apl import load_apl
+from sim.env import Env
+from sim.types import State
+
+QTRANSFORMS = {
+    "by_parent_and_siblings": mctx.qtransform_by_parent_and_siblings,
+    "by_min_max": functools.partial(mctx.qtransform_by_min_max, min_value=-1.0, max_value=1.0),
+    "completed_by_mix_value": mctx.qtransform_completed_by_mix_value,
+}
+
+
+def make_evaluator(env: Env, config: SearchConfig, apply_fn: Callable | None = None, apl=None):
+    """(params, state) -> (prior logits [A+1], value) for one state."""
+    if apply_fn is not None:
+        return network_evaluator(env, apply_fn)
+    apl = apl if apl is not None else load_apl(env)
+    prior = apl_prior(env, apl, config.apl_prior_logit) if config.prior == "apl" else uniform_prior(env)
+    value = rollout_value(env, apl, config.rollout_steps)
+    return lambda params, state: (prior(state), value(state))
+
+
+def make_search(env: Env, config: SearchConfig, apply_fn: Callable | None = None, apl=None):
+    """A jittable `search(params, key, states) -> mctx.PolicyOutput` over a batch of states."""
+    config.validate()
+    model = dataclasses.replace(env, expected_value=True) if config.expected_value else env
+    evaluate = jax.vmap(make_evaluator(model, config, apply_fn, apl), in_axes=(None, 0))
+
+    def recurrent_fn(params, key, action, states: State):
+        next_states = jax.vmap(model.step)(states, action)
+        logits, value = evaluate(params, next_states)
+        output = mctx.RecurrentFnOutput(
+            reward=next_states.reward,
+            discount=jnp.where(next_states.terminated, 0.0, 1.0),
+            prior_logits=logits,
+            value=value,
+        )
+        return output, next_states
+
+    def search(params, key, states: State) -> mctx.PolicyOutput:
+        logits, value = evaluate(params, states)
+        root = mctx.RootFnOutput(prior_logits=logits, value=value, embedding=states)
+        invalid = ~states.legal_action_mask
+        common = dict(params=params, rng_key=key, root=root, recurrent_fn=recurrent_fn,
+                      num_simulations=config.num_simulations, invalid_actions=invalid,
+                      max_depth=config.max_depth)
+        if config.qtransform != "default":
+            common["qtransform"] = QTRANSFORMS[config.qtransform]
+        if config.policy == "muzero":
+            return mctx.muzero_policy(**common, dirichlet_fraction=config.dirichlet_fraction,
+                                      dirichlet_alpha=config.dirichlet_alpha, temperature=config.temperature)
+        return mctx.gumbel_muzero_policy(**common, max_num_considered_actions=config.max_num_considered_actions,
+                                         gumbel_scale=config.gumbel_scale)
+
+    return search
+
+
+class Planner:
+    """One env, one config, one compiled search; recommend() for any batch of states."""
+
+    def __init__(self, env: Env, config: SearchConfig = SearchConfig(), apply_fn: Callable | None = None,
+                 params: Any = None, apl=None):
+        self.env, self.config, self.params = env, config.validate(), params
+        self.search = jax.jit(make_search(env, config, apply_fn, apl))
+        self.major = np.asarray(env.spec.tables.major_cooldown)
+
+    def run(self, states: State, key: jax.Array) -> mctx.PolicyOutput:
+        return self.search(self.params, key, states)
+
+    def recommend(self, states: State, key: jax.Array | None = None, tree_depth: int = 2) -> Recommendation:
+        """Search a batch of states (leading axis) and summarize what it found."""
+        key = jax.random.key(0) if key is None else key
+        start = time.perf_counter()
+        output = jax.block_until_ready(self.run(states, key))
+        seconds = time.perf_counter() - start
+        tree = jax.tree.map(np.asarray, output.search_tree.replace(embeddings=None))
+        root = mctx.Tree.ROOT_INDEX
+        visits = tree.children_visits[:, root]
+        q = np.where(visits > 0, tree.children_rewards[:, root] + tree.children_discounts[:, root]
+                     * tree.children_values[:, root], np.nan)
+        logits = tree.children_prior_logits[:, root]
+        prior = np.exp(logits - logits.max(axis=1, keepdims=True))
+        prior /= prior.sum(axis=1, keepdims=True)
+        legal = np.asarray(states.legal_action_mask)
+        # Gumbel's choice is deterministic (sequential halving); muzero's is sampled from the
+        # visit counts, so the recommendation takes the most visited action instead.
+        best = np.asarray(output.action) if self.config.policy == "gumbel" else visits.argmax(axis=1)
+        # Hold cooldowns: the most visited (then best q) legal action that is no major cooldown.
+        not_major = np.concatenate([~self.major, [True]])
+        score = np.where(legal & not_major[None, :], visits * 1e6 + np.nan_to_num(q, nan=-1e3), -np.inf)
+        hold = np.where(np.isfinite(score.max(axis=1)), score.argmax(axis=1), -1)
+        names = self.env.spec.action_names
+        return Recommendation(
+            action_names=names, best_action=best, hold_action=hold, visit_counts=visits, q_values=q,
+            prior=prior, action_weights=np.asarray(output.action_weights), legal=legal,
+            trees=[export_tree(tree, index, names, tree_depth) for index in range(best.shape[0])],
+            search_seconds=seconds, num_simulations=self.config.num_simulations)
+
+
+def state_from_sim(env: Env, at_time: float, key: jax.Array, policy=None) -> State:
+    """Play a fight with the default APL (or `policy`) until `at_time` seconds; return that state."""
+    policy = policy if policy is not None else load_apl(env)
+
+    def body(state, _):
+        keep = state.terminated | (state.time >= at_time)
+        after = env.step(state, policy(state))
+        return jax.tree.map(lambda old, new: jnp.where(keep, old, new), state, after), None
+
+    steps = int(at_time / 0.5) + 8
+    state, _ = jax.jit(lambda s: jax.lax.scan(body, s, None, length=steps))(env.init(key))
+    return state

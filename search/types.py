@@ -1,0 +1,101 @@
+"""The vocabulary of search: its configuration and what it recommends."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+POLICIES = ("gumbel", "muzero")
+QTRANSFORMS = ("default", "by_parent_and_siblings", "by_min_max", "completed_by_mix_value")
+PRIORS = ("apl", "uniform")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Every search setting; variants are chosen here, not by editing code.
+
+    policy: "gumbel" (mctx.gumbel_muzero_policy) or "muzero" (mctx.muzero_policy, PUCT).
+    expected_value: search on the expected-value simulator (crits and procs at their
+        expectation): the documented determinization. False: the tree uses the state's
+        own key, one sampled outcome per search.
+    prior / value without a network: "apl" puts `apl_prior_logit` on the APL's choice
+        ("uniform": all legal actions alike); a leaf's value is `rollout_steps` APL
+        decisions, then the rollout's damage rate extrapolated to the end of the fight.
+    qtransform: "default" is the policy's own (min-max by parent and siblings for
+        muzero, completed-by-mix-value for gumbel).
+    """
+
+    policy: str = "gumbel"
+    num_simulations: int = 64
+    max_depth: int | None = None
+    expected_value: bool = True
+    prior: str = "apl"
+    apl_prior_logit: float = 2.0
+    rollout_steps: int = 8
+    qtransform: str = "default"
+    dirichlet_fraction: float = 0.0
+    dirichlet_alpha: float = 0.3
+    temperature: float = 1.0
+    max_num_considered_actions: int = 16
+    gumbel_scale: float = 0.0
+
+    def validate(self) -> "SearchConfig":
+        from portunus.errors import InputError
+
+        checks = [
+            (self.policy in POLICIES, f"policy must be one of {', '.join(POLICIES)}, got '{self.policy}'"),
+            (self.qtransform in QTRANSFORMS, f"qtransform must be one of {', '.join(QTRANSFORMS)}"),
+            (self.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, got '{self.prior}'"),
+            (1 <= self.num_simulations <= 100_000, f"num_simulations must be 1..100000, got {self.num_simulations}"),
+            (self.max_depth is None or self.max_depth >= 1, "max_depth must be >= 1"),
+            (0 <= self.rollout_steps <= 1000, f"rollout_steps must be 0..1000, got {self.rollout_steps}"),
+            (0.0 <= self.dirichlet_fraction <= 1.0, "dirichlet_fraction must be 0..1"),
+            (self.temperature > 0, "temperature must be > 0"),
+            (self.max_num_considered_actions >= 1, "max_num_considered_actions must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"search config: {message}")
+        return self
+
+
+@dataclasses.dataclass
+class Recommendation:
+    """Search results for a batch of states (leading axis = state).
+
+    Per state and action: `visit_counts`, `q_values` (mean value of the action's
+    subtree, reward scale; NaN where unvisited), `prior` (probabilities) and
+    `action_weights` (the policy's improved policy). `best_action` is what search
+    chose; `hold_action` the best action that is not a major cooldown (-1 if none is
+    legal). `trees` holds each state's tree pruned for display: nested dicts with
+    action, name, visits, q, prior, children (best branch first).
+    """
+
+    action_names: tuple[str, ...]
+    best_action: np.ndarray
+    hold_action: np.ndarray
+    visit_counts: np.ndarray
+    q_values: np.ndarray
+    prior: np.ndarray
+    action_weights: np.ndarray
+    legal: np.ndarray
+    trees: list[dict[str, Any]]
+    search_seconds: float
+    num_simulations: int
+
+    def ranked(self, index: int = 0) -> list[dict[str, Any]]:
+        """Legal actions of state `index`, most visited first."""
+        order = np.lexsort((-np.nan_to_num(self.q_values[index], nan=-1e9), -self.visit_counts[index]))
+        return [{"action": int(a), "name": self.action_names[a], "visits": int(self.visit_counts[index, a]),
+                 "q": None if np.isnan(self.q_values[index, a]) else float(self.q_values[index, a]),
+                 "prior": float(self.prior[index, a])}
+                for a in order if self.legal[index, a]]
+
+    def to_dict(self, index: int = 0) -> dict[str, Any]:
+        hold = int(self.hold_action[index])
+        return {"best_action": self.action_names[int(self.best_action[index])],
+                "hold_action": self.action_names[hold] if hold >= 0 else None,
+                "search_seconds": self.search_seconds, "num_simulations": self.num_simulations,
+                "actions": self.ranked(index), "tree": self.trees[index]}
