@@ -93,32 +93,39 @@ def bench_policies(policies: tuple[str, ...], fights: tuple[str, ...], iteration
 
 
 def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, policy: str = "gumbel",
-                 progress=None) -> dict:
+                 evaluators: tuple[str, ...] = ("apl", "network"), progress=None) -> dict:
     """Latency of one state at each simulation count, and throughput of batches at 64
-    simulations (median and p95 of `repeats` timed searches after a warm-up)."""
+    simulations (median and p95 of `repeats` timed searches after a warm-up), without a
+    network (APL prior, 8-step APL rollouts) and with the default-size network
+    (PolicyValueNet 128 x 2 blocks, random weights: the cost, not the quality)."""
     import numpy as np
 
     import search
+    from train.network import init_network
 
     env = sim.make()
     state = search.state_from_sim(env, 30.0, jax.random.key(0))
+    module, params = init_network(env, jax.random.key(0))
     rows = []
     settings = [(1, n) for n in simulations] + [(b, 64) for b in batch_sizes]
-    for batch, count in settings:
-        planner = search.Planner(env, search.SearchConfig(policy=policy, num_simulations=count))
-        states = jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (batch,) + x.shape), state)
-        states = states.replace(key=jax.random.split(jax.random.key(1), batch))
-        jax.block_until_ready(planner.run(states, jax.random.key(0)))
-        times = []
-        for repeat in range(repeats if batch < 1024 else max(3, repeats // 5)):
-            start = time.perf_counter()
-            jax.block_until_ready(planner.run(states, jax.random.key(repeat)))
-            times.append(time.perf_counter() - start)
-        row = {"batch": batch, "simulations": count, "median_ms": 1000 * float(np.median(times)),
-               "p95_ms": 1000 * float(np.percentile(times, 95)), "states_per_second": batch / float(np.median(times)),
-               "repeats": len(times)}
-        rows.append(row)
-        if progress is not None:
-            progress(row)
-    return {"benchmark": "search", "policy": policy, "network": None,
-            "evaluator": "APL prior, 8-step APL rollouts", "environment": environment(), "results": rows}
+    for evaluator in evaluators:
+        network = {"apply_fn": module.apply, "params": params} if evaluator == "network" else {}
+        for batch, count in settings:
+            planner = search.Planner(env, search.SearchConfig(policy=policy, num_simulations=count), **network)
+            states = jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (batch,) + x.shape), state)
+            states = states.replace(key=jax.random.split(jax.random.key(1), batch))
+            jax.block_until_ready(planner.run(states, jax.random.key(0)))
+            times = []
+            for repeat in range(repeats if batch < 1024 else max(3, repeats // 5)):
+                start = time.perf_counter()
+                jax.block_until_ready(planner.run(states, jax.random.key(repeat)))
+                times.append(time.perf_counter() - start)
+            row = {"evaluator": evaluator, "batch": batch, "simulations": count,
+                   "median_ms": 1000 * float(np.median(times)), "p95_ms": 1000 * float(np.percentile(times, 95)),
+                   "states_per_second": batch / float(np.median(times)), "repeats": len(times)}
+            rows.append(row)
+            if progress is not None:
+                progress(row)
+    return {"benchmark": "search", "policy": policy, "environment": environment(), "results": rows,
+            "evaluators": {"apl": "APL prior, 8-step APL rollouts",
+                           "network": "PolicyValueNet width 128, 2 blocks, random weights"}}

@@ -212,19 +212,25 @@ def bench_search_command(
     batch_sizes: str = typer.Option("64,1024", help="Batch sizes for throughput (at 64 simulations)."),
     repeats: int = typer.Option(20, min=3, help="Timed searches per setting."),
     policy: str = typer.Option("gumbel", help="gumbel or muzero."),
+    evaluators: str = typer.Option("apl,network", help="apl (no network: APL prior and rollouts) and/or "
+                                                       "network (the default network, random weights)."),
     json_path: Path = typer.Option(Path("bench-results/search.json"), "--json", help="Where to write the JSON."),
 ) -> None:
     """Search latency (one state) and throughput (batches), after warm-up."""
     from portunus.bench import bench_search
 
+    chosen = tuple(name.strip() for name in evaluators.split(","))
+    for name in chosen:
+        if name not in ("apl", "network"):
+            fail(InputError(f"--evaluators: unknown evaluator '{name}'; known: apl, network"))
     result = bench_search([int(n) for n in simulations.split(",")], [int(b) for b in batch_sizes.split(",")],
-                          repeats, policy, progress=lambda row: console.print(f"  {row}"))
-    table = Table(title=f"search ({policy}, no network: APL prior and rollouts)")
-    for column in ("batch", "simulations", "median ms", "p95 ms", "states/s"):
+                          repeats, policy, chosen, progress=lambda row: console.print(f"  {row}"))
+    table = Table(title=f"search ({policy})")
+    for column in ("evaluator", "batch", "simulations", "median ms", "p95 ms", "states/s"):
         table.add_column(column, justify="right")
     for row in result["results"]:
-        table.add_row(str(row["batch"]), str(row["simulations"]), f"{row['median_ms']:.1f}", f"{row['p95_ms']:.1f}",
-                      f"{row['states_per_second']:,.0f}")
+        table.add_row(row["evaluator"], str(row["batch"]), str(row["simulations"]), f"{row['median_ms']:.1f}",
+                      f"{row['p95_ms']:.1f}", f"{row['states_per_second']:,.0f}")
     console.print(table)
     write_json(json_path, result)
 

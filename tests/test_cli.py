@@ -79,5 +79,6 @@ def test_bench_search_writes_json(tmp_path):
                                  "--json", str(out)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())["results"]
-    assert [(row["batch"], row["simulations"]) for row in rows] == [(1, 8), (4, 64)]
+    assert [(row["evaluator"], row["batch"], row["simulations"]) for row in rows] == [
+        ("apl", 1, 8), ("apl", 4, 64), ("network", 1, 8), ("network", 4, 64)]
     assert all(row["p95_ms"] >= row["median_ms"] > 0 for row in rows)
