@@ -315,7 +315,6 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
     the group's damage, timers, deaths."""
     t = spec.tables
     A = spec.num_abilities
-    num_sources = t.source_multiplier.shape[0]
     haste = haste_factor(state, spec)
     chance = crit_chance(state, spec)
     multiplier = source_multiplier(state, spec, fight, buff_active(state))
@@ -352,7 +351,8 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
     auto_crit = rolls["auto_crit"] < chance
     per_swing = ((state.stats.weapon_dps + state.stats.attack_power / t.auto_attack_ap_per_dps)
                  * state.stats.weapon_speed * multiplier[A])
-    autos = (primary * swings * per_swing * debuff_taken_multiplier(state, spec, t.debuff_affects[:, A].astype(jnp.float32))
+    auto_taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, A].astype(jnp.float32))
+    autos = (primary * swings * per_swing * auto_taken
              * crit_factor(rolls["auto_crit"], chance, spec, expected_value))
 
     pull_hot = jnp.arange(fight.group_dps.shape[0]) == state.pull_index

@@ -9,7 +9,6 @@ the state; the observation vector is computed on demand by
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -10,7 +10,6 @@ Times are seconds, fractions are 0..1, damage is game damage points.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 # Target modes of an ability (`SpecTables.target_mode`).

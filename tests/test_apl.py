@@ -3,7 +3,6 @@ and the default APL against naive policies."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 import sim

@@ -12,7 +12,7 @@ import pytest
 
 import sim
 from tests.conftest import (
-    ARMOR, ATTACK_POWER as AP, EXPECTED_CRIT as EC, MASTERY, act, jit_step, profile_with, with_resources,
+    ARMOR, ATTACK_POWER as AP, EXPECTED_CRIT as EC, MASTERY, act, with_resources,
 )
 
 AW_CRIT = 1.0 + 0.25  # 5 % base + 20 % from Avenging Wrath, x2 crits

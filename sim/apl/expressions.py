@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from portunus.errors import closest
 from sim import engine
-from sim.apl.syntax import AplError, Binary, Name, Number, Unary
+from sim.apl.syntax import AplError, Name, Number, Unary
 from sim.env import Env
 from sim.types import TARGET_ALL, TARGET_NONE, TARGET_UP_TO, State
 
