@@ -18,9 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from portunus.errors import InputError, closest, line_of
-from sim.types import (
-    TARGET_ALL, TARGET_NONE, TARGET_PRIMARY, TARGET_UP_TO, SpecTables,
-)
+from sim.types import TARGET_ALL, TARGET_NONE, TARGET_PRIMARY, TARGET_UP_TO, WAIT_MAX, SpecTables
 
 SPEC_DIR = Path(__file__).parent / "specs"
 TARGET_MODES = {"none": TARGET_NONE, "primary": TARGET_PRIMARY, "all": TARGET_ALL, "up_to": TARGET_UP_TO}
@@ -78,6 +76,7 @@ class Spec:
     has_cast_times: bool
     path: str
     ability_layout: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    one_charge_per_step: bool = False  # no cooldown can recover twice within one step of play
 
     @property
     def num_abilities(self) -> int:
@@ -427,8 +426,23 @@ def compile_spec(text: str, path: str = "<spec>") -> Spec:
         debuff_names=tuple(debuff_names), proc_names=tuple(e["name"] for e in reader.procs),
         resource_names=tuple(reader.resource_names), tables=tables, hooks=hooks,
         settings=settings, has_cast_times=bool((t["cast_time"] > 0).any()), path=path,
-        ability_layout=layout,
+        ability_layout=layout, one_charge_per_step=_one_charge_per_step(t),
     )
+
+
+# Haste bound for the static fast-path check below: 200 % haste (a speed factor of 3),
+# far above what gear and buffs give.
+MAX_SPEED_FACTOR = 3.0
+
+
+def _one_charge_per_step(t: dict) -> bool:
+    """True when the shortest cooldown, at 200 % haste, outlasts the longest step of play
+    (GCD, cast or wait): then one step can bring back at most one charge."""
+    cooldowns = t["cooldown"][t["cooldown"] > 0]
+    if cooldowns.size == 0:
+        return True
+    longest_step = max(float(t["gcd"].max()), float(t["cast_time"].max()), WAIT_MAX)
+    return float(cooldowns.min()) / MAX_SPEED_FACTOR > longest_step
 
 
 def available_specs() -> list[str]:

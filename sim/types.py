@@ -18,6 +18,9 @@ TARGET_PRIMARY = 1  # the primary target: the lowest-index alive, in-range enemy
 TARGET_ALL = 2      # every alive, in-range enemy (with `aoe_soft_cap` reduction)
 TARGET_UP_TO = 3    # the first `max_targets` alive, in-range enemies by slot index
 
+# A wait lasts until the next charge is back, within these bounds (seconds).
+WAIT_MIN, WAIT_MAX = 0.1, 1.5
+
 # Fight objectives (`FightTables.objective`).
 OBJECTIVE_DAMAGE = 0      # reward = player damage, scaled
 OBJECTIVE_CLEAR_TIME = 1  # reward = -elapsed time / timer (speedrun a route)

@@ -142,3 +142,23 @@ def test_route_travels_between_pulls(test_profile):
     assert cleared_first > 0
     assert float(state.time) >= cleared_first + 10.0  # 10 s of travel to the second pull
     assert int(state.enemy_alive.sum()) == 3
+
+
+def test_fast_recharge_path_matches_the_general_one(env):
+    """Within one step of play at most one charge returns, so the fast path must agree."""
+    from sim import engine
+    from sim.spec import SPEC_DIR, compile_spec
+
+    assert env.spec.one_charge_per_step
+    state = act(env, act(env, env.init(jax.random.key(0)), "crusader_strike"), "crusader_strike")
+    state = act(env, state, "judgment")
+    for dt in (0.1, 0.75, 1.5):
+        for elapsed in (0.0, 1.6, 2.9, 3.0):
+            start = state.replace(recharge=jnp.maximum(state.recharge - elapsed, 0.0))
+            fast = engine.tick_timers(start, env.spec, jnp.float32(dt), jnp.float32(1.2), at_most_one_charge=True)
+            full = engine.tick_timers(start, env.spec, jnp.float32(dt), jnp.float32(1.2))
+            assert bool(jnp.all(fast.charges == full.charges))
+            assert bool(jnp.allclose(fast.recharge, full.recharge, atol=1e-5))
+    # A spec with a cooldown shorter than a step at high haste keeps the general path.
+    text = (SPEC_DIR / "retribution_paladin.toml").read_text().replace("cooldown = 6.0 ", "cooldown = 2.0 ", 1)
+    assert not compile_spec(text, "fast.toml").one_charge_per_step
