@@ -37,6 +37,15 @@ def build_fight(fight: str, duration: float, targets: int, health: Optional[floa
     raise InputError(f"--fight must be one of {', '.join(FIGHTS)} or a route .toml file, got '{fight}'")
 
 
+def split_names(text: str, known, option: str) -> tuple[str, ...]:
+    """A comma-separated option value, each name checked against `known`."""
+    names = tuple(name.strip() for name in text.split(","))
+    for name in names:
+        if name not in known:
+            raise InputError(f"{option}: unknown name '{name}'; known: {', '.join(known)}")
+    return names
+
+
 def fail(error: Exception) -> None:
     console.print(f"[bold red]error:[/] {error}")
     raise typer.Exit(2)
@@ -219,10 +228,10 @@ def bench_search_command(
     """Search latency (one state) and throughput (batches), after warm-up."""
     from portunus.bench import bench_search
 
-    chosen = tuple(name.strip() for name in evaluators.split(","))
-    for name in chosen:
-        if name not in ("apl", "network"):
-            fail(InputError(f"--evaluators: unknown evaluator '{name}'; known: apl, network"))
+    try:
+        chosen = split_names(evaluators, ("apl", "network"), "--evaluators")
+    except InputError as error:
+        fail(error)
     result = bench_search([int(n) for n in simulations.split(",")], [int(b) for b in batch_sizes.split(",")],
                           repeats, policy, chosen, progress=lambda row: console.print(f"  {row}"))
     table = Table(title=f"search ({policy})")
@@ -251,10 +260,7 @@ def bench_sim_command(
         from sim.policies import POLICIES
 
         sizes = [int(size) for size in batch_sizes.split(",")]
-        chosen = tuple(name.strip() for name in policies.split(","))
-        for name in chosen:
-            if name not in POLICIES:
-                raise InputError(f"--policies: unknown policy '{name}'")
+        chosen = split_names(policies, tuple(POLICIES), "--policies")
         env = sim.make(fight=build_fight(fight, 300.0, 5, None, None, None))
     except (InputError, ValueError) as error:
         fail(error)
@@ -283,14 +289,11 @@ def bench_policies_command(
     from portunus.bench import POLICY_FIGHTS, bench_policies
     from sim.policies import POLICIES
 
-    chosen = tuple(name.strip() for name in policies.split(","))
-    fight_names = tuple(name.strip() for name in fights.split(","))
-    for name in chosen:
-        if name not in POLICIES:
-            fail(InputError(f"--policies: unknown policy '{name}'; known: {', '.join(POLICIES)}"))
-    for name in fight_names:
-        if name not in POLICY_FIGHTS:
-            fail(InputError(f"--fights: unknown fight '{name}'; known: {', '.join(POLICY_FIGHTS)}"))
+    try:
+        chosen = split_names(policies, tuple(POLICIES), "--policies")
+        fight_names = split_names(fights, tuple(POLICY_FIGHTS), "--fights")
+    except InputError as error:
+        fail(error)
     result = bench_policies(chosen, fight_names, iterations, seed,
                             progress=lambda row: console.print(f"  {row['fight']:>9} {row['policy']:>7}: "
                                                                f"{row['dps']:,.0f} DPS, {row['time']:.1f} s"))

@@ -13,6 +13,9 @@ class InputError(ValueError):
         self.message = message
         self.path = path
         self.line = line
+        if path is None and line is None:  # a command-line value: the message names the option
+            super().__init__(message)
+            return
         where = path or "<input>"
         if line is not None:
             where = f"{where}:{line}"

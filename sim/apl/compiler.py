@@ -109,8 +109,9 @@ class Apl:
         self.env = env
         self.text = text
         self.path = path
-        self.steps = _Compiler(self.lists, env).check()
-        self.variables = sorted(_Compiler(self.lists, env).variables)
+        compiler = _Compiler(self.lists, env)
+        self.steps = compiler.check()
+        self.variables = sorted(compiler.variables)
 
     def __call__(self, state: State, key: jax.Array | None = None) -> jax.Array:
         context = make_context(self.env, state)
