@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from portunus.errors import InputError
 
@@ -19,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table and write JSON.")
 app.add_typer(bench_app, name="bench")
 console = Console()
+# Errors go to stderr unwrapped, so a long path:line: message stays one greppable line.
+error_console = Console(stderr=True, soft_wrap=True)
 FIGHTS = ("patchwerk", "aoe", "route")
 
 
@@ -47,7 +50,7 @@ def split_names(text: str, known, option: str) -> tuple[str, ...]:
 
 
 def fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/] {error}")
+    error_console.print(Text.assemble(("error: ", "bold red"), str(error)))
     raise typer.Exit(2)
 
 
