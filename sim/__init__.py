@@ -4,6 +4,7 @@ Public API:
     env = sim.make(spec, profile, fight, expected_value=False)
     state = env.init(key); state = env.step(state, action)
     env.observation(state), state.legal_action_mask, state.reward, state.terminated
+    state = sim.from_snapshot(env, game_snapshot)   # live game state (portunus.protocol)
 """
 
 from sim import _xla
@@ -13,11 +14,12 @@ _xla.configure()  # before anything runs on the CPU backend
 from sim.env import Env, make  # noqa: E402
 from sim.fights import Fight, aoe, load_route, parse_route, patchwerk
 from sim.spec import Spec, compile_spec, load_spec
+from sim.snapshot import from_snapshot, to_snapshot
 from sim.stats import profile_stats
 from sim.types import FightTables, PlayerStats, SpecTables, State
 
 __all__ = [
     "Env", "make", "Fight", "aoe", "patchwerk", "load_route", "parse_route",
-    "Spec", "compile_spec", "load_spec", "profile_stats",
+    "Spec", "compile_spec", "load_spec", "profile_stats", "from_snapshot", "to_snapshot",
     "FightTables", "PlayerStats", "SpecTables", "State",
 ]

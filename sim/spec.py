@@ -77,6 +77,15 @@ class Spec:
     path: str
     ability_layout: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     one_charge_per_step: bool = False  # no cooldown can recover twice within one step of play
+    # What the in-game addon tracks (see portunus/addon_tables.py): the game's ids in spec order.
+    buff_spell_ids: tuple[int, ...] = ()
+    debuff_spell_ids: tuple[int, ...] = ()
+    resource_power_types: tuple[int, ...] = ()  # WoW's Enum.PowerType per resource
+
+    @property
+    def wow_spec_id(self) -> int:
+        """The game's specialization id (GetSpecializationInfo), 0 when the spec file has none."""
+        return int(self.settings.get("wow_spec_id", 0))
 
     @property
     def num_abilities(self) -> int:
@@ -427,6 +436,11 @@ def compile_spec(text: str, path: str = "<spec>") -> Spec:
         resource_names=tuple(reader.resource_names), tables=tables, hooks=hooks,
         settings=settings, has_cast_times=bool((t["cast_time"] > 0).any()), path=path,
         ability_layout=layout, one_charge_per_step=_one_charge_per_step(t),
+        buff_spell_ids=tuple(int(reader.number(e, "spell_id", 0, "buff", i)) for i, e in enumerate(reader.buffs)),
+        debuff_spell_ids=tuple(int(reader.number(e, "spell_id", 0, "debuff", i))
+                               for i, e in enumerate(reader.debuffs)),
+        resource_power_types=tuple(int(reader.number(e, "power_type", -1, "resource", i, low=-1, high=100))
+                                   for i, e in enumerate(reader.resources)),
     )
 
 

@@ -1,0 +1,14 @@
+-- luacheck settings for the WoW addon (addon/Portunus): Lua 5.1 plus the client's API.
+std = "lua51"
+max_line_length = 120
+exclude_files = { ".venv/**" }
+-- Globals the addon defines for the client: SavedVariables and the slash command.
+globals = { "PortunusDB", "SLASH_PORTUNUS1", "SlashCmdList" }
+-- The WoW API the addon reads (present or not, depending on the client).
+read_globals = {
+    "C_ChallengeMode", "C_ScenarioInfo", "C_Spell", "C_UnitAuras", "CreateFrame", "GetPhysicalScreenSize",
+    "GetSpecialization", "GetSpecializationInfo", "GetSpellCharges", "GetSpellCooldown", "GetSpellInfo",
+    "GetTime", "GetWorldElapsedTime", "IsSpellInRange", "UIParent", "UnitAffectingCombat", "UnitAura",
+    "UnitCanAttack", "UnitCastingInfo", "UnitChannelInfo", "UnitExists", "UnitHealth", "UnitHealthMax",
+    "UnitIsDeadOrGhost", "UnitIsUnit", "UnitPower", "UnitPowerMax", "issecretvalue",
+}

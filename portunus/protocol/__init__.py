@@ -1,0 +1,16 @@
+"""The barcode protocol between the in-game addon and the planner (docs/protocol.md).
+
+    image = encode(snapshot, cell_size=3)      # what the addon draws
+    snapshot = decode(screenshot)              # GameSnapshot, or DecodeError
+"""
+
+from portunus.protocol.barcode import cell_levels, decode, draw, encode
+from portunus.protocol.frame import MAX_ENEMIES, VERSION, DecodeError, decode_frame, encode_frame
+from portunus.protocol.snapshot import (AuraState, CooldownState, EnemyState, GameSnapshot, KeystoneState,
+                                        ResourceState)
+
+__all__ = [
+    "encode", "decode", "draw", "cell_levels", "encode_frame", "decode_frame", "DecodeError",
+    "MAX_ENEMIES", "VERSION", "GameSnapshot", "ResourceState", "CooldownState", "AuraState",
+    "EnemyState", "KeystoneState",
+]

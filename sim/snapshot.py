@@ -1,0 +1,156 @@
+"""Live game state into a simulator State: what the planner searches from.
+
+The snapshot is the game as the addon saw it; the State is the simulator's view
+at the next decision point, so every timer is first run down by the time until
+the GCD or the current cast ends. Unknown fields (secret values, APIs a client
+lacks) get the planner's neutral guesses, listed in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from portunus.errors import InputError
+from portunus.protocol import GameSnapshot
+from sim import engine
+from sim.env import Env
+from sim.types import State
+
+
+def _check_shapes(env: Env, snapshot: GameSnapshot) -> None:
+    spec = env.spec
+    if snapshot.spec_id and spec.wow_spec_id and snapshot.spec_id != spec.wow_spec_id:
+        raise InputError(f"snapshot.spec_id: the game reports spec {snapshot.spec_id}, "
+                         f"the planner runs {spec.name} ({spec.wow_spec_id})")
+    expected = {"cooldowns": spec.num_abilities, "buffs": len(spec.buff_names),
+                "resources": len(spec.resource_names)}
+    for field, count in expected.items():
+        got = len(getattr(snapshot, field))
+        if got != count:
+            raise InputError(f"snapshot.{field}: {got} entries, {spec.name} tracks {count}")
+    for i, enemy in enumerate(snapshot.enemies):
+        if len(enemy.debuffs) != len(spec.debuff_names):
+            raise InputError(f"snapshot.enemies[{i}].debuffs: {len(enemy.debuffs)} entries, "
+                             f"{spec.name} tracks {len(spec.debuff_names)}")
+
+
+def _known(value, default):
+    return default if value is None else value
+
+
+def from_snapshot(env: Env, snapshot: GameSnapshot, key: jax.Array | None = None) -> State:
+    """The State at the next decision point after `snapshot`, for `env`'s spec, character and enemy slots.
+
+    Unknown values: resources -> the spec's starting amount, cooldowns -> ready,
+    auras -> absent, enemy health -> full (the fight's slot health when the max is unknown),
+    range -> in range. Enemies beyond the env's slots are dropped (the addon sends the target first).
+    """
+    _check_shapes(env, snapshot)
+    spec, tables = env.spec, env.spec.tables
+    state = env.init(jax.random.key(0) if key is None else key)
+    lead = max(_known(snapshot.gcd_remaining, 0.0), _known(snapshot.cast_remaining, 0.0))
+
+    resource_max = np.asarray(tables.resource_max)
+    resources = np.array([_known(r.current, initial) for r, initial in
+                          zip(snapshot.resources, np.asarray(tables.resource_initial))], np.float32)
+    resources = np.clip(resources, 0.0, resource_max)
+
+    max_charges = np.asarray(tables.max_charges)
+    charges, recharge = max_charges.copy(), np.zeros(spec.num_abilities, np.float32)
+    for i, cooldown in enumerate(snapshot.cooldowns):
+        if cooldown.remaining is None and cooldown.charges is None:
+            continue                                   # unknown: assume ready
+        remaining = _known(cooldown.remaining, 0.0)
+        ready = _known(cooldown.charges, max_charges[i] if remaining == 0 else max_charges[i] - 1)
+        left = max(remaining - lead, 0.0)
+        if remaining > 0 and left == 0 and ready < max_charges[i]:
+            ready += 1                                 # a charge comes back before the decision
+        charges[i] = min(ready, max_charges[i])
+        recharge[i] = left if charges[i] < max_charges[i] else 0.0
+
+    buff_remaining = np.array([max(_known(b.remaining, 0.0) - lead, 0.0) for b in snapshot.buffs], np.float32)
+    buff_stacks = np.array([_known(b.stacks, 0) for b in snapshot.buffs], np.int32)
+    buff_stacks = np.where(buff_remaining > 0, np.clip(buff_stacks, 1, np.asarray(tables.buff_max_stacks)), 0)
+
+    num_slots = env.fight.num_slots
+    slot_health = np.asarray(env.fight_tables.pull_health[0])
+    default_health = float(slot_health[slot_health > 0].mean()) if (slot_health > 0).any() else 1e6
+    health = np.zeros(num_slots, np.float32)
+    max_health = np.zeros(num_slots, np.float32)
+    in_range = np.ones(num_slots, bool)
+    debuffs = np.zeros((num_slots, len(spec.debuff_names)), np.float32)
+    for slot, enemy in enumerate(snapshot.enemies[:num_slots]):
+        maximum = _known(enemy.max_health, default_health) or default_health
+        if enemy.health is not None:
+            current = enemy.health
+        elif enemy.health_pct is not None:
+            current = enemy.health_pct / 100 * maximum
+        else:
+            current = maximum
+        health[slot], max_health[slot] = current, maximum
+        in_range[slot] = _known(enemy.in_range, True)
+        debuffs[slot] = [max(_known(d.remaining, 0.0) - lead, 0.0) for d in enemy.debuffs]
+
+    # Periodic debuffs tick for their base value from the next full period; damage an
+    # expiring debuff stored before the snapshot is not visible to the addon and starts at 0.
+    haste = float(engine.haste_factor(state, spec))
+    period = np.where(np.asarray(tables.debuff_tick_hasted), np.asarray(tables.debuff_tick_period) / haste,
+                      np.asarray(tables.debuff_tick_period))
+    power = np.where(np.asarray(tables.debuff_uses_spell_power), float(state.stats.spell_power),
+                     float(state.stats.attack_power))
+    on = debuffs > 0
+    periodic = np.asarray(tables.debuff_periodic)[None, :] & on
+    tick = np.where(periodic, np.minimum(period[None, :], debuffs), 0.0)
+    value = np.where(periodic, (np.asarray(tables.debuff_tick_coefficient) * power)[None, :], 0.0)
+
+    alive = health > 0
+    state = state.replace(
+        time=jnp.float32(_known(snapshot.combat_time, 0.0) + lead),
+        resources=jnp.asarray(resources),
+        charges=jnp.asarray(charges, jnp.int32),
+        recharge=jnp.asarray(recharge),
+        buff_remaining=jnp.asarray(buff_remaining),
+        buff_stacks=jnp.asarray(buff_stacks, jnp.int32),
+        debuff_remaining=jnp.asarray(np.where(alive[:, None], debuffs, 0.0), jnp.float32),
+        debuff_tick=jnp.asarray(np.where(alive[:, None], tick, 0.0), jnp.float32),
+        debuff_value=jnp.asarray(np.where(alive[:, None], value, 0.0), jnp.float32),
+        enemy_health=jnp.asarray(health),
+        enemy_max_health=jnp.asarray(np.maximum(max_health, health)),
+        enemy_alive=jnp.asarray(alive),
+        enemy_in_range=jnp.asarray(in_range),
+        pull_start_time=jnp.float32(0.0),
+    )
+    return state.replace(legal_action_mask=env.legal_action_mask(state))
+
+
+def to_snapshot(env: Env, state: State, frame: int = 0) -> GameSnapshot:
+    """What the addon would send for a simulated fight at `state` (a decision point):
+    the demo draws it as a barcode so the whole path but the game itself runs."""
+    from portunus.protocol import AuraState, CooldownState, EnemyState, KeystoneState, ResourceState
+
+    s = jax.device_get(state)
+    spec, tables = env.spec, env.spec.tables
+    max_charges = np.asarray(tables.max_charges)
+    enemies = []
+    for slot in np.flatnonzero(np.asarray(s.enemy_alive)):
+        health, maximum = float(s.enemy_health[slot]), float(s.enemy_max_health[slot])
+        enemies.append(EnemyState(
+            health=int(round(health)), max_health=int(round(maximum)),
+            health_pct=100.0 * health / maximum if maximum > 0 else None,
+            in_range=bool(s.enemy_in_range[slot]),
+            debuffs=tuple(AuraState(float(r), int(r > 0)) for r in np.asarray(s.debuff_remaining[slot]))))
+    keystone = KeystoneState()
+    if int(env.fight_tables.objective) == 1:   # a timed route
+        keystone = KeystoneState(elapsed=float(s.time), time_limit=float(env.fight_tables.time_limit))
+    return GameSnapshot(
+        spec_id=spec.wow_spec_id, frame=frame % 65536, game_time=float(s.time), combat_time=float(s.time),
+        in_combat=True, gcd_remaining=0.0, cast_spell_id=0, cast_remaining=0.0,
+        resources=tuple(ResourceState(int(round(float(c))), int(m))
+                        for c, m in zip(np.asarray(s.resources), np.asarray(tables.resource_max))),
+        cooldowns=tuple(CooldownState(float(r) if c < m else 0.0, int(c))
+                        for r, c, m in zip(np.asarray(s.recharge), np.asarray(s.charges), max_charges)),
+        buffs=tuple(AuraState(float(r), int(k)) for r, k in zip(np.asarray(s.buff_remaining),
+                                                                np.asarray(s.buff_stacks))),
+        enemies=tuple(enemies[:16]), keystone=keystone)
