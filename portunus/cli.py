@@ -312,6 +312,17 @@ def bench_policies_command(
     write_json(json_path, result)
 
 
+@app.command("addon-tables")
+def addon_tables_command(
+    out: Path = typer.Option(None, help="Folder for the Lua spec tables (default: addon/Portunus/Specs)."),
+) -> None:
+    """Regenerate the addon's spec tables (spell ids, order) from the simulator's spec files."""
+    from portunus.addon_tables import SPECS_DIR, write_tables
+
+    for path in write_tables(out or SPECS_DIR):
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
     app()
 
