@@ -4,13 +4,13 @@
     snapshot = decode(screenshot)              # GameSnapshot, or DecodeError
 """
 
-from portunus.protocol.barcode import cell_levels, decode, draw, encode
+from portunus.protocol.barcode import cell_levels, decode, draw, encode, locate
 from portunus.protocol.frame import MAX_ENEMIES, VERSION, DecodeError, decode_frame, encode_frame
 from portunus.protocol.snapshot import (AuraState, CooldownState, EnemyState, GameSnapshot, KeystoneState,
                                         ResourceState)
 
 __all__ = [
-    "encode", "decode", "draw", "cell_levels", "encode_frame", "decode_frame", "DecodeError",
+    "encode", "decode", "locate", "draw", "cell_levels", "encode_frame", "decode_frame", "DecodeError",
     "MAX_ENEMIES", "VERSION", "GameSnapshot", "ResourceState", "CooldownState", "AuraState",
     "EnemyState", "KeystoneState",
 ]

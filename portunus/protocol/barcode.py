@@ -172,15 +172,14 @@ def _read_strip(rgb: np.ndarray, classes: np.ndarray, y: int, x0: float, size: f
     nibbles = np.rint(value)
     if np.any(np.abs(value - nibbles) > MAX_RESIDUAL) or nibbles.min() < 0 or nibbles.max() > 15:
         raise DecodeError("a cell's color is between levels (noise or damage)")
-    return decode_frame(to_bytes(nibbles.astype(np.uint8), total)), covered
+    right = grid[0] + samples.shape[0] * grid[1]
+    box = (covered[0], int(np.floor(grid[0])), covered[1] + 1, int(np.ceil(right)))
+    return decode_frame(to_bytes(nibbles.astype(np.uint8), total)), box
 
 
-def decode(image, order: str = "RGB") -> GameSnapshot:
-    """The snapshot of the first valid strip in `image` (u8 [H, W, 3|4]), scanning top to bottom.
-
-    Raises DecodeError when no strip is there or every strip found is damaged:
-    a damaged frame is rejected, never read into wrong values.
-    """
+def locate(image, order: str = "RGB") -> tuple[GameSnapshot, tuple[int, int, int, int]]:
+    """Like `decode`, and where the strip is: (top, left, bottom, right) pixel box, exclusive
+    at bottom and right (the overlay scans the whole screen once, then grabs just that box)."""
     rgb = _as_rgb(image, order)
     low, high = rgb.min(-1), rgb.max(-1)
     classes = np.where(low >= WHITE_MIN, _WHITE, np.where(high <= BLACK_MAX, _BLACK, 0)).astype(np.int8)
@@ -189,11 +188,19 @@ def decode(image, order: str = "RGB") -> GameSnapshot:
         if any(top <= y <= bottom and abs(x - x0) <= 1 for top, bottom, x in covered):
             continue
         try:
-            snapshot, (top, bottom) = _read_strip(rgb, classes, y, x0, size)
-            return snapshot
+            return _read_strip(rgb, classes, y, x0, size)
         except DecodeError as error:
             reasons.append(str(error))
             covered.append((y, y + max(int(size), 1) - 1, x0))
     if not reasons:
         raise DecodeError("no Portunus strip found (no sync pattern)")
     raise DecodeError(f"no valid frame: {reasons[0]}" + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+
+
+def decode(image, order: str = "RGB") -> GameSnapshot:
+    """The snapshot of the first valid strip in `image` (u8 [H, W, 3|4]), scanning top to bottom.
+
+    Raises DecodeError when no strip is there or every strip found is damaged:
+    a damaged frame is rejected, never read into wrong values.
+    """
+    return locate(image, order)[0]

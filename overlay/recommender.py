@@ -1,0 +1,100 @@
+"""The three policy modes behind one call: snapshot state -> what to press.
+
+(a) "apl": the hand-written priority list; (b) "net": the network's policy head
+alone; (c) "mcts": search (with the network's prior and value when one is given,
+else the simulator-only evaluator). Each mode gives a best action, a "hold
+cooldowns" action (the best that is no major cooldown) and a tree for display.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from search import Planner, SearchConfig
+from sim.env import Env
+from sim.types import State
+
+
+@dataclasses.dataclass(frozen=True)
+class Advice:
+    mode: str
+    best: str
+    hold: str | None
+    tree: dict[str, Any]
+    seconds: float
+    simulations: int
+
+
+def _leaf(name: str, visits: int = 0, q=None, prior=None) -> dict[str, Any]:
+    return {"name": name, "visits": visits, "q": q, "prior": prior, "children": []}
+
+
+class Recommender:
+    """Compiled policies for one env; `advise(state, mode, simulations, depth)` from any thread."""
+
+    def __init__(self, env: Env, apply_fn: Callable | None = None, params: Any = None):
+        from sim.apl import load_apl
+
+        self.env, self.apply_fn, self.params = env, apply_fn, params
+        self.names = env.spec.action_names
+        self.major = np.concatenate([np.asarray(env.spec.tables.major_cooldown), [False]])
+        apl = load_apl(env)
+        tables = env.spec.tables
+
+        def apl_pair(state: State):
+            # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
+            held = state.replace(charges=jnp.where(tables.major_cooldown, 0, state.charges),
+                                 recharge=jnp.where(tables.major_cooldown, 999.0, state.recharge))
+            held = held.replace(legal_action_mask=env.legal_action_mask(held))
+            return apl(state), apl(held)
+
+        self._apl = jax.jit(apl_pair)
+        self._planners: dict[int, Planner] = {}
+        if apply_fn is not None:
+            self._net = jax.jit(lambda p, s: apply_fn(p, env.observation(s))[0])
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return ("apl", "net", "mcts") if self.apply_fn is not None else ("apl", "mcts")
+
+    def planner(self, simulations: int) -> Planner:
+        if simulations not in self._planners:
+            config = SearchConfig(num_simulations=simulations)
+            self._planners[simulations] = Planner(self.env, config, self.apply_fn, self.params)
+        return self._planners[simulations]
+
+    def advise(self, state: State, mode: str, simulations: int = 64, depth: int = 2) -> Advice:
+        start = time.perf_counter()
+        if mode == "apl":
+            best, hold = (int(a) for a in self._apl(state))
+            advice = Advice("apl", self.names[best], self.names[hold] if not self.major[hold] else None,
+                            {"name": None, "visits": 0, "q": None, "children": [_leaf(self.names[best])]
+                             + ([_leaf(self.names[hold])] if hold != best else [])}, 0.0, 0)
+        elif mode == "net":
+            if self.apply_fn is None:
+                raise ValueError("policy mode 'net' needs a network (--checkpoint)")
+            logits = np.asarray(self._net(self.params, state))
+            legal = np.asarray(state.legal_action_mask)
+            logits = np.where(legal, logits, -np.inf)
+            order = [a for a in np.argsort(-logits) if legal[a]]
+            probabilities = np.exp(logits - logits.max())
+            probabilities /= probabilities.sum()
+            hold = next((a for a in order if not self.major[a]), None)
+            children = [_leaf(self.names[a], prior=float(probabilities[a])) for a in order[:depth + 2]]
+            advice = Advice("net", self.names[order[0]], None if hold is None else self.names[hold],
+                            {"name": None, "visits": 0, "q": None, "children": children}, 0.0, 0)
+        elif mode == "mcts":
+            batch = jax.tree.map(lambda x: x[None], state)
+            recommendation = self.planner(simulations).recommend(batch, tree_depth=depth)
+            hold = int(recommendation.hold_action[0])
+            advice = Advice("mcts", self.names[int(recommendation.best_action[0])],
+                            self.names[hold] if hold >= 0 else None, recommendation.trees[0], 0.0, simulations)
+        else:
+            raise ValueError(f"policy mode must be one of {', '.join(self.modes)}, got '{mode}'")
+        return dataclasses.replace(advice, seconds=time.perf_counter() - start)

@@ -1,0 +1,73 @@
+"""The planner thread: newest state in, recommendation out, never blocking the UI."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Optional
+
+from overlay.recommender import Advice, Recommender
+from overlay.sources import OK, STALE, Reading
+
+
+@dataclasses.dataclass
+class Settings:
+    """What the UI may change while the planner runs (plain attributes: atomic under the GIL)."""
+
+    mode: str = "mcts"
+    simulations: int = 64
+    depth: int = 2
+    refresh_ms: int = 250
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    reading: Reading
+    advice: Optional[Advice]
+    error: str = ""
+    refresh_seconds: float = 0.0     # grab + decode + state + search
+    behind: bool = False             # the refresh took longer than the refresh interval
+    finished_at: float = 0.0
+
+
+class PlannerWorker(threading.Thread):
+    def __init__(self, env, recommender: Recommender, source, settings: Settings):
+        super().__init__(daemon=True, name="portunus-planner")
+        self.env, self.recommender, self.source, self.settings = env, recommender, source, settings
+        self.latest: Optional[Result] = None
+        self.refreshes = 0
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def refresh(self) -> Result:
+        """One refresh: read the source, build the state, advise. Also used by the benchmark."""
+        import sim
+
+        start = time.monotonic()
+        reading = self.source.read()
+        advice, error = None, ""
+        if reading.status in (OK, STALE) and reading.snapshot is not None:
+            try:
+                state = sim.from_snapshot(self.env, reading.snapshot)
+                s = self.settings
+                advice = self.recommender.advise(state, s.mode, s.simulations, s.depth)
+                if hasattr(self.source, "advise"):
+                    self.source.advise(reading.snapshot.frame, advice.best)
+            except (ValueError, KeyError) as problem:   # wrong spec, mode without network ...
+                error = str(problem)
+        elapsed = time.monotonic() - start
+        result = Result(reading, advice, error, elapsed, elapsed > self.settings.refresh_ms / 1000,
+                        time.monotonic())
+        self.latest = result
+        self.refreshes += 1
+        return result
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            started = time.monotonic()
+            self.refresh()
+            pause = self.settings.refresh_ms / 1000 - (time.monotonic() - started)
+            self._halt.wait(max(pause, 0.0))
