@@ -34,6 +34,7 @@ class OverlayApp:
         self.frames = 0
         self._shown_result = None
         self._drag_allowed = False
+        self._barcode_shape = None
 
     # ------------------------------------------------------------------ building
     def _textures(self) -> None:
@@ -106,7 +107,10 @@ class OverlayApp:
     def _draw_tree(self, tree: dict, depth: int) -> None:
         dpg.delete_item("tree", children_only=True)
         width, height = TREE_SIZE
-        nodes = layout(tree, depth, width, height)
+        nodes = layout(tree, depth, width - 60, height)
+        leaves = max(1, sum(1 for n in nodes if not any(m.parent == nodes.index(n) for m in nodes)))
+        icon = max(10.0, min(NODE_ICON, 0.8 * height / leaves))
+        half = icon / 2
         top_visits = max([n.visits for n in nodes if n.parent is not None] + [1])
         for node in nodes:
             if node.parent is None:
@@ -114,19 +118,19 @@ class OverlayApp:
             parent = nodes[node.parent]
             weight = node.visits / top_visits if top_visits > 1 else 0.5
             color = (230, 190, 70, 255) if node.on_best_path else (120, 140, 170, 200)
-            dpg.draw_line((parent.x + (NODE_ICON / 2 if parent.parent is not None else 4), parent.y),
-                          (node.x - NODE_ICON / 2, node.y), color=color, thickness=1 + 5 * weight, parent="tree")
+            start = parent.x + (half + 62 if parent.parent is not None else 4)
+            dpg.draw_line((start, parent.y), (node.x - half, node.y), color=color, thickness=1 + 5 * weight,
+                          parent="tree")
         for node in nodes:
             if node.parent is None:
                 dpg.draw_circle((node.x, node.y), 5, fill=(200, 200, 220), color=(200, 200, 220), parent="tree")
                 continue
-            half = NODE_ICON / 2
             dpg.draw_image(f"icon:{node.name}", (node.x - half, node.y - half), (node.x + half, node.y + half),
                            parent="tree")
             label = f"{node.visits}" if node.visits else ""
             if node.q is not None:
-                label += f" q{node.q:+.2f}"
-            dpg.draw_text((node.x - half, node.y + half), label, size=12, color=(220, 220, 220), parent="tree")
+                label += f"  q{node.q:+.2f}"
+            dpg.draw_text((node.x + half + 3, node.y - 6), label, size=12, color=(220, 220, 220), parent="tree")
 
     def update(self) -> None:
         result = self.worker.latest
@@ -172,6 +176,25 @@ class OverlayApp:
         dpg.set_value("timing", f"{self.worker.settings.mode}: {sims}{search_ms}refresh "
                       f"{result.refresh_seconds * 1000:.0f} ms, frame age {age:.1f} s, "
                       f"{self.worker.refreshes} refreshes")
+
+    def show_barcode(self, image: np.ndarray) -> None:
+        """Draw a barcode (u8 [h, w, 3]) in a corner window, as the game would show one: the
+        benchmark and the capture test grab it from the screen like the real thing."""
+        height, width = image.shape[:2]
+        rgba = np.concatenate([image.astype(np.float32) / 255.0, np.ones((height, width, 1), np.float32)], axis=2)
+        data = rgba.ravel()
+        if not dpg.does_item_exist("barcode_texture") or self._barcode_shape != (height, width):
+            if dpg.does_item_exist("barcode_window"):
+                dpg.delete_item("barcode_window")
+                dpg.delete_item("barcode_texture")
+            with dpg.texture_registry():
+                dpg.add_dynamic_texture(width, height, data, tag="barcode_texture")
+            with dpg.window(tag="barcode_window", no_title_bar=True, no_move=True, no_resize=True,
+                            no_background=True, pos=(10, self.config.height - height - 30)):
+                dpg.add_image("barcode_texture", width=width, height=height)
+            self._barcode_shape = (height, width)
+        else:
+            dpg.set_value("barcode_texture", data)
 
     # ------------------------------------------------------------------ running
     def run(self, max_seconds: Optional[float] = None, on_frame: Optional[Callable[["OverlayApp"], None]] = None,

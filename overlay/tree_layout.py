@@ -20,14 +20,18 @@ class PlacedNode:
 
 
 def layout(tree: dict[str, Any], depth: int, width: float, height: float,
-           max_children: int = 4) -> list[PlacedNode]:
-    """Nodes down to `depth`, at most `max_children` per node (the most visited), in a
-    width x height box: each column is one depth, each leaf gets an equal row."""
+           root_children: int = 4, max_children: int = 2) -> list[PlacedNode]:
+    """Nodes down to `depth`, at most `root_children` at the root and `max_children` below
+    (the most visited first), in a width x height box: a column per depth, a row per leaf."""
+
+    def shown(node, level):
+        return node["children"][:root_children if level == 0 else max_children] if level < depth else []
+
     nodes: list[PlacedNode] = []
     leaves = [0]
 
     def count_leaves(node, level):
-        children = node["children"][:max_children] if level < depth else []
+        children = shown(node, level)
         return max(1, sum(count_leaves(c, level + 1) for c in children))
 
     total = count_leaves(tree, 0)
@@ -35,7 +39,7 @@ def layout(tree: dict[str, Any], depth: int, width: float, height: float,
     column = width / (depth + 1)
 
     def place(node, level, parent, best):
-        children = node["children"][:max_children] if level < depth else []
+        children = shown(node, level)
         if children:
             first_leaf = leaves[0]
             index = len(nodes)

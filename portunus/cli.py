@@ -312,6 +312,129 @@ def bench_policies_command(
     write_json(json_path, result)
 
 
+def _overlay_config(config_path: Optional[Path], policy: Optional[str], simulations: Optional[int]):
+    from overlay.config import POLICY_MODES, load_config
+
+    config = load_config(config_path)
+    if policy is not None:
+        if policy not in POLICY_MODES:
+            raise InputError(f"--policy must be one of {', '.join(POLICY_MODES)}, got '{policy}'")
+        config.policy = policy
+    if simulations is not None:
+        if not 1 <= simulations <= 4096:
+            raise InputError(f"--simulations must be 1..4096, got {simulations}")
+        config.simulations = simulations
+    return config
+
+
+@app.command("overlay")
+def overlay_command(
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Overlay TOML (default "
+                                               "~/.config/portunus/overlay.toml; created on exit)."),
+    profile: Optional[Path] = typer.Option(None, help="Your SimC profile (default: the shipped character)."),
+    policy: Optional[str] = typer.Option(None, help="apl, net or mcts (default: the config's)."),
+    simulations: Optional[int] = typer.Option(None, help="Search simulations per refresh."),
+    seconds: Optional[float] = typer.Option(None, help="Close after this many seconds (for scripts)."),
+) -> None:
+    """The rotation helper: reads the addon's barcode from the screen and shows what to press."""
+    try:
+        from overlay.config import DEFAULT_PATH
+        from overlay.launch import build_overlay
+        from portunus.profile import load_profile
+
+        config = _overlay_config(config_path, policy, simulations)
+        app_window = build_overlay(config, config_path or DEFAULT_PATH, load_profile(profile))
+    except InputError as error:
+        fail(error)
+    app_window.run(max_seconds=seconds)
+
+
+@app.command("demo")
+def demo_command(
+    profile: Optional[Path] = typer.Option(None, help="SimC profile (default: the shipped character)."),
+    fight: str = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file."),
+    route: Optional[str] = typer.Option(None, help="Route for --fight route."),
+    duration: float = typer.Option(300.0, help="Patchwerk length in seconds."),
+    targets: int = typer.Option(5, help="Targets for --fight aoe."),
+    policy: Optional[str] = typer.Option(None, help="apl, net or mcts (default: the config's)."),
+    simulations: Optional[int] = typer.Option(None, help="Search simulations per refresh."),
+    speed: float = typer.Option(1.0, min=0.1, max=20.0, help="Fight time per real second."),
+    seed: int = typer.Option(0, help="Random seed of the fight."),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Overlay TOML for window and settings."),
+    seconds: Optional[float] = typer.Option(None, help="Close after this many seconds."),
+    screenshot: Optional[Path] = typer.Option(None, help="Save a PNG of the window when closing "
+                                                         "(needs --seconds)."),
+    virtual: bool = typer.Option(False, "--virtual-display", help="Run on a private Xvfb display."),
+) -> None:
+    """The overlay on a simulated fight played in real time: the whole path except the game."""
+    import contextlib
+
+    try:
+        from overlay.display import virtual_display
+        from overlay.launch import build_demo
+        from portunus.profile import load_profile
+
+        config = _overlay_config(config_path, policy, simulations)
+        chosen_fight = build_fight(fight, duration, targets, None, route, None)
+        character = load_profile(profile)
+    except InputError as error:
+        fail(error)
+    with (virtual_display() if virtual else contextlib.nullcontext()):
+        window = build_demo(config, chosen_fight, character, seed=seed, speed=speed, config_path=config_path)
+        shots = []
+
+        def grab(app_window):
+            if screenshot is not None and seconds is not None and app_window.frames % 10 == 0:
+                import mss
+                import numpy
+
+                with mss.MSS() as grabber:
+                    shots[:] = [numpy.asarray(grabber.grab({"left": config.x, "top": config.y,
+                                                            "width": config.width, "height": config.height}))]
+
+        window.run(max_seconds=seconds, on_frame=grab)
+        if screenshot is not None and shots:
+            from matplotlib.image import imsave
+
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            imsave(screenshot, shots[0][:, :, [2, 1, 0]])
+            console.print(f"wrote {screenshot}")
+    progress = window.demo.progress()
+    console.print(f"demo: {progress['time']:.1f} s of fight, {progress['damage']:,.0f} damage "
+                  f"({progress['dps']:,.0f} DPS), {window.worker.refreshes} planner refreshes")
+
+
+@bench_app.command("overlay")
+def bench_overlay_command(
+    simulations: str = typer.Option("64,256", help="Comma-separated simulation counts."),
+    refreshes: int = typer.Option(40, min=5, help="Timed refreshes per count (after 3 warm-up)."),
+    policy: str = typer.Option("mcts", help="apl or mcts."),
+    json_path: Path = typer.Option(Path("bench-overlay.json"), "--json", help="Where to write the JSON."),
+) -> None:
+    """Grab + decode + search + UI update per refresh of the real overlay (median, p95)."""
+    try:
+        counts = [int(v) for v in simulations.split(",") if v.strip().isdigit() and 0 < int(v) <= 4096]
+        if len(counts) != len(simulations.split(",")):
+            raise InputError(f"--simulations must be comma-separated counts 1..4096, got '{simulations}'")
+        if policy not in ("apl", "mcts"):
+            raise InputError(f"--policy must be apl or mcts, got '{policy}'")
+    except InputError as error:
+        fail(error)
+    from overlay.bench import bench_overlay
+    from overlay.display import virtual_display
+
+    with virtual_display():
+        result = bench_overlay(counts, refreshes, mode=policy)
+    table = Table(title="overlay refresh, one state (ms, median / p95)")
+    for column in ("sims", "grab+decode", "state", "search", "UI", "total"):
+        table.add_column(column, justify="right")
+    for row in result["results"]:
+        table.add_row(str(row["simulations"]), *(f"{row[k]['median_ms']:.1f} / {row[k]['p95_ms']:.1f}"
+                                                 for k in ("grab_decode", "state", "search", "ui", "total")))
+    console.print(table)
+    write_json(json_path, result)
+
+
 @app.command("addon-tables")
 def addon_tables_command(
     out: Path = typer.Option(None, help="Folder for the Lua spec tables (default: addon/Portunus/Specs)."),

@@ -1,0 +1,90 @@
+"""`portunus bench overlay`: one refresh of the real overlay, end to end.
+
+A barcode drawn on screen (inside the overlay's own viewport) is grabbed with mss,
+decoded, turned into a simulator state and searched; then the UI updates and
+renders. Each refresh shows the next state of a simulated fight, so every grab
+decodes a new frame.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import numpy as np
+
+
+def _fight_snapshots(count: int):
+    import sim
+    from sim.apl import load_apl
+
+    env = sim.make(expected_value=True)
+    apl = load_apl(env)
+    step = jax.jit(lambda state: env.step(state, apl(state)))
+    state, snapshots = env.init(jax.random.key(0)), []
+    for frame in range(count):
+        snapshots.append(sim.to_snapshot(env, state, frame))
+        state = step(state)
+    return snapshots
+
+
+def _summary(values: list[float]) -> dict:
+    ms = np.array(values) * 1000
+    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)),
+            "max_ms": float(ms.max())}
+
+
+def bench_overlay(simulations=(64, 256), refreshes: int = 40, warmup: int = 3, mode: str = "mcts",
+                  progress=None) -> dict:
+    import dearpygui.dearpygui as dpg
+
+    from overlay.app import OverlayApp, settings_from
+    from overlay.config import OverlayConfig
+    from overlay.launch import live_env
+    from overlay.recommender import Recommender
+    from overlay.sources import OK, ScreenSource
+    from overlay.worker import PlannerWorker
+    from portunus.bench import environment
+    from portunus.protocol import decode_frame, encode, encode_frame
+
+    config = OverlayConfig(x=0, y=0, policy=mode)
+    env = live_env()
+    worker = PlannerWorker(env, Recommender(env), ScreenSource(None, config.stale_ms), settings_from(config))
+    app = OverlayApp(env, worker, config)
+    snapshots = _fight_snapshots(warmup + refreshes)
+    rows = []
+    app.build()
+    try:
+        for count in simulations:
+            worker.settings.simulations = count
+            parts = {"grab_decode": [], "state": [], "search": [], "ui": [], "total": []}
+            for i, snapshot in enumerate(snapshots):
+                app.show_barcode(encode(snapshot, 3))         # the game draws; not timed
+                for _ in range(3):                            # a new texture shows on the third frame
+                    dpg.render_dearpygui_frame()
+                start = time.perf_counter()
+                result = worker.refresh()
+                searched = time.perf_counter()
+                app.update()
+                dpg.render_dearpygui_frame()
+                done = time.perf_counter()
+                sent = decode_frame(encode_frame(snapshot))     # the snapshot on the wire's grid
+                if result.reading.status != OK or result.advice is None or result.reading.snapshot != sent:
+                    raise RuntimeError(f"refresh {i}: {result.reading.status} {result.reading.message} {result.error}")
+                if i < warmup:
+                    continue
+                parts["grab_decode"].append(result.reading.grab_seconds)
+                parts["search"].append(result.advice.seconds)
+                parts["state"].append(searched - start - result.reading.grab_seconds - result.advice.seconds)
+                parts["ui"].append(done - searched)
+                parts["total"].append(done - start)
+            row = {"simulations": count, "mode": mode, "refreshes": refreshes,
+                   **{name: _summary(values) for name, values in parts.items()}}
+            rows.append(row)
+            if progress:
+                progress(row)
+    finally:
+        dpg.destroy_context()
+    return {"benchmark": "overlay", "what": "grab (mss) + decode + from_snapshot + search + UI update and render "
+            "per refresh, one state, after warm-up", "environment": environment(), "results": rows}
