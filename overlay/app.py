@@ -35,6 +35,7 @@ class OverlayApp:
         self._shown_result = None
         self._drag_allowed = False
         self._barcode_shape = None
+        self._closing = False
 
     # ------------------------------------------------------------------ building
     def _textures(self) -> None:
@@ -197,6 +198,10 @@ class OverlayApp:
             dpg.set_value("barcode_texture", data)
 
     # ------------------------------------------------------------------ running
+    def close(self) -> None:
+        """Leave the render loop after this frame (from a callback or an on_frame hook)."""
+        self._closing = True
+
     def run(self, max_seconds: Optional[float] = None, on_frame: Optional[Callable[["OverlayApp"], None]] = None,
             start_worker: bool = True) -> None:
         self.build()
@@ -205,7 +210,7 @@ class OverlayApp:
         started = time.monotonic()
         frame_time = 1.0 / self.config.fps
         try:
-            while dpg.is_dearpygui_running():
+            while dpg.is_dearpygui_running() and not self._closing:
                 tick = time.monotonic()
                 self.update()
                 dpg.render_dearpygui_frame()
