@@ -82,3 +82,21 @@ def test_bench_search_writes_json(tmp_path):
     assert [(row["evaluator"], row["batch"], row["simulations"]) for row in rows] == [
         ("apl", 1, 8), ("apl", 4, 64), ("network", 1, 8), ("network", 4, 64)]
     assert all(row["p95_ms"] >= row["median_ms"] > 0 for row in rows)
+
+
+def test_overlay_and_demo_reject_bad_settings_before_opening_a_window(tmp_path):
+    config = tmp_path / "overlay.toml"
+    config.write_text("tree_depth = 9\n")
+    result = runner.invoke(app, ["overlay", "--config", str(config)])
+    assert result.exit_code == 2 and f"{config}:1: tree_depth must be a whole number from 1 to 6" in result.output
+    result = runner.invoke(app, ["demo", "--policy", "magic"])
+    assert result.exit_code == 2 and "--policy must be one of apl, net, mcts" in result.output
+
+
+def test_addon_tables_command_regenerates_the_lua(tmp_path):
+    from portunus.addon_tables import SPECS_DIR
+
+    result = runner.invoke(app, ["addon-tables", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "RetributionPaladin.lua"
+    assert written.read_text() == (SPECS_DIR / "RetributionPaladin.lua").read_text()

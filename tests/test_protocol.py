@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portunus.protocol import (AuraState, DecodeError, EnemyState, GameSnapshot, decode, decode_frame, encode,
-                               encode_frame)
+                               encode_frame, locate)
 from tests.protocol_damage import damage, nearest_resize, place
 from tests.snapshot_cases import random_snapshot, snapshots
 
@@ -127,3 +127,12 @@ def test_fuzz_no_damaged_frame_is_accepted_with_wrong_content(chunk):
     assert sum(outcomes.values()) == FUZZ_FRAMES // FUZZ_CHUNKS
     assert outcomes["wrong"] == 0, wrong[:5]
     assert outcomes["exact"] > 0.1 * FUZZ_FRAMES / FUZZ_CHUNKS  # the decoder is not just refusing everything
+
+
+def test_locate_gives_the_strip_box():
+    snapshot = random_snapshot(np.random.default_rng(8))
+    strip = encode(snapshot, 3)
+    canvas = np.full((30, strip.shape[1] + 40, 3), 60, np.uint8)
+    canvas[11:14, 17:17 + strip.shape[1]] = strip
+    found, box = locate(canvas)
+    assert found == snapshot and box == (11, 17, 14, 17 + strip.shape[1])
