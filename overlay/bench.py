@@ -11,22 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
-import jax
 import numpy as np
-
-
-def _fight_snapshots(count: int):
-    import sim
-    from sim.apl import load_apl
-
-    env = sim.make(expected_value=True)
-    apl = load_apl(env)
-    step = jax.jit(lambda state: env.step(state, apl(state)))
-    state, snapshots = env.init(jax.random.key(0)), []
-    for frame in range(count):
-        snapshots.append(sim.to_snapshot(env, state, frame))
-        state = step(state)
-    return snapshots
 
 
 def _summary(values: list[float]) -> dict:
@@ -46,13 +31,14 @@ def bench_overlay(simulations=(64, 256), refreshes: int = 40, warmup: int = 3, m
     from overlay.sources import OK, ScreenSource
     from overlay.worker import PlannerWorker
     from portunus.bench import environment
-    from portunus.protocol import decode_frame, encode, encode_frame
+    import sim
+    from portunus.protocol import encode
 
     config = OverlayConfig(x=0, y=0, policy=mode)
     env = live_env()
     worker = PlannerWorker(env, Recommender(env), ScreenSource(None, config.stale_ms), settings_from(config))
     app = OverlayApp(env, worker, config)
-    snapshots = _fight_snapshots(warmup + refreshes)
+    snapshots = sim.sample_snapshots(warmup + refreshes)
     rows = []
     app.build()
     try:
@@ -69,8 +55,7 @@ def bench_overlay(simulations=(64, 256), refreshes: int = 40, warmup: int = 3, m
                 app.update()
                 dpg.render_dearpygui_frame()
                 done = time.perf_counter()
-                sent = decode_frame(encode_frame(snapshot))     # the snapshot on the wire's grid
-                if result.reading.status != OK or result.advice is None or result.reading.snapshot != sent:
+                if result.reading.status != OK or result.advice is None or result.reading.snapshot != snapshot:
                     raise RuntimeError(f"refresh {i}: {result.reading.status} {result.reading.message} {result.error}")
                 if i < warmup:
                     continue

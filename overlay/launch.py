@@ -13,18 +13,23 @@ from overlay.worker import PlannerWorker
 
 
 def live_env(profile=None, targets: int = 8):
-    """The env the overlay plans in: the player's character against up to `targets`
-    enemies whose health comes from the snapshot (a by-health fight, not a timed one)."""
+    """The env the overlay plans in (sim.live_env)."""
     import sim
 
-    return sim.make(profile=profile, fight=sim.aoe(targets=targets), expected_value=True)
+    return sim.live_env(profile=profile, slots=targets)
 
 
 def build_overlay(config: OverlayConfig, config_path: Optional[Path] = None, profile=None,
-                  grab=None) -> OverlayApp:
+                  grab=None, planner_url: Optional[str] = None, planner_timeout: float = 1.0) -> OverlayApp:
     env = live_env(profile)
     source = ScreenSource(config.capture, config.stale_ms, grab=grab)
-    worker = PlannerWorker(env, Recommender(env), source, settings_from(config))
+    if planner_url:
+        from overlay.remote import RemoteRecommender
+
+        recommender = RemoteRecommender(planner_url, planner_timeout)
+    else:
+        recommender = Recommender(env)
+    worker = PlannerWorker(env, recommender, source, settings_from(config))
     return OverlayApp(env, worker, config, config_path)
 
 

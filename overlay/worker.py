@@ -51,12 +51,15 @@ class PlannerWorker(threading.Thread):
         advice, error = None, ""
         if reading.status in (OK, STALE) and reading.snapshot is not None:
             try:
-                state = sim.from_snapshot(self.env, reading.snapshot)
                 s = self.settings
-                advice = self.recommender.advise(state, s.mode, s.simulations, s.depth)
+                if hasattr(self.recommender, "advise_snapshot"):          # the planning service
+                    advice = self.recommender.advise_snapshot(reading.snapshot, s.depth)
+                else:
+                    state = sim.from_snapshot(self.env, reading.snapshot)
+                    advice = self.recommender.advise(state, s.mode, s.simulations, s.depth)
                 if hasattr(self.source, "advise"):
                     self.source.advise(reading.snapshot.frame, advice.best)
-            except (ValueError, KeyError) as problem:   # wrong spec, mode without network ...
+            except (ValueError, KeyError, ConnectionError) as problem:  # wrong spec, no network, service down
                 error = str(problem)
         elapsed = time.monotonic() - start
         result = Result(reading, advice, error, elapsed, elapsed > self.settings.refresh_ms / 1000,

@@ -335,6 +335,9 @@ def overlay_command(
     policy: Optional[str] = typer.Option(None, help="apl, net or mcts (default: the config's)."),
     simulations: Optional[int] = typer.Option(None, help="Search simulations per refresh."),
     seconds: Optional[float] = typer.Option(None, help="Close after this many seconds (for scripts)."),
+    planner: Optional[str] = typer.Option(None, help="Use a `portunus serve` service at this URL instead "
+                                                     "of searching in-process."),
+    planner_timeout: float = typer.Option(1.0, min=0.05, max=30.0, help="Seconds to wait for the service."),
 ) -> None:
     """The rotation helper: reads the addon's barcode from the screen and shows what to press."""
     try:
@@ -343,7 +346,8 @@ def overlay_command(
         from portunus.profile import load_profile
 
         config = _overlay_config(config_path, policy, simulations)
-        app_window = build_overlay(config, config_path or DEFAULT_PATH, load_profile(profile))
+        app_window = build_overlay(config, config_path or DEFAULT_PATH, load_profile(profile),
+                                   planner_url=planner, planner_timeout=planner_timeout)
     except InputError as error:
         fail(error)
     app_window.run(max_seconds=seconds)
@@ -431,6 +435,82 @@ def bench_overlay_command(
     for row in result["results"]:
         table.add_row(str(row["simulations"]), *(f"{row[k]['median_ms']:.1f} / {row[k]['p95_ms']:.1f}"
                                                  for k in ("grab_decode", "state", "search", "ui", "total")))
+    console.print(table)
+    write_json(json_path, result)
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    sizes = tuple(int(v) for v in text.split(",") if v.strip().isdigit() and 0 < int(v) <= 1024)
+    if len(sizes) != len(text.split(",")):
+        raise InputError(f"--batch-sizes must be comma-separated sizes 1..1024, got '{text}'")
+    return sizes
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
+    profile: Optional[Path] = typer.Option(None, help="SimC profile of the character (default: shipped)."),
+    policy: str = typer.Option("mcts", help="apl or mcts (net needs a trained checkpoint)."),
+    simulations: int = typer.Option(64, help="Search simulations per state."),
+    batch_sizes: str = typer.Option("1,8,64", help="Batch sizes compiled at start; requests are padded up."),
+    max_wait_ms: float = typer.Option(4.0, min=0.0, max=100.0, help="How long to gather requests into a batch."),
+) -> None:
+    """The planner as a local HTTP + JSON service with dynamic batching (docs in README)."""
+    from aiohttp import web
+
+    from portunus.service import EngineConfig, PlanningEngine, make_app
+
+    try:
+        profile_text = profile.read_text() if profile is not None else None
+        config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=_batch_sizes(batch_sizes),
+                              profile_text=profile_text)
+        try:
+            config.validate()
+        except ValueError as error:
+            raise InputError(f"--{error}") from None
+        console.print(f"compiling {policy} for batch sizes {', '.join(map(str, config.batch_sizes))} ...")
+        engine = PlanningEngine(config)
+        seconds = engine.warm_up()
+    except (InputError, OSError) as error:
+        fail(error)
+    console.print(f"ready on http://{host}:{port} ({engine.env.spec.name}, {engine.profile_name}, {policy}, "
+                  f"{simulations} simulations; warm-up {seconds:.1f} s)")
+    web.run_app(make_app(engine, max_wait_ms / 1000), host=host, port=port, print=None, handle_signals=True)
+    console.print("stopped")
+
+
+@bench_app.command("serve")
+def bench_serve_command(
+    clients: str = typer.Option("1,8,64", help="Comma-separated concurrency levels."),
+    seconds: float = typer.Option(10.0, min=1.0, max=120.0, help="Time per level."),
+    max_requests: int = typer.Option(5000, min=1, help="Request budget per level."),
+    simulations: int = typer.Option(64, help="Search simulations per state."),
+    policy: str = typer.Option("mcts", help="apl or mcts."),
+    batch_sizes: str = typer.Option("1,8,64", help="The service's batch sizes."),
+    json_path: Path = typer.Option(Path("bench-serve.json"), "--json", help="Where to write the JSON."),
+) -> None:
+    """Loopback load test of `portunus serve`: throughput, latency percentiles, batch sizes."""
+    try:
+        levels = [int(v) for v in clients.split(",") if v.strip().isdigit() and 0 < int(v) <= 256]
+        if len(levels) != len(clients.split(",")):
+            raise InputError(f"--clients must be comma-separated counts 1..256, got '{clients}'")
+        _batch_sizes(batch_sizes)
+    except InputError as error:
+        fail(error)
+    from portunus.service.loadtest import bench_serve
+
+    result = bench_serve(levels, seconds, max_requests, simulations, policy, batch_sizes,
+                         progress=lambda row: console.print(f"  {row['clients']:>3} clients: {row['requests']} "
+                                                            f"requests, {row['failed']} failed"))
+    table = Table(title=f"portunus serve, {policy}, {simulations} simulations, loopback")
+    for column in ("clients", "requests/s", "p50 ms", "p95 ms", "p99 ms", "failed", "batch sizes (count)"):
+        table.add_column(column, justify="right")
+    for row in result["results"]:
+        latency = row["latency_ms"]
+        table.add_row(str(row["clients"]), f"{row['throughput_rps']:.1f}", f"{latency['p50']:.0f}",
+                      f"{latency['p95']:.0f}", f"{latency['p99']:.0f}", str(row["failed"]),
+                      " ".join(f"{k}:{v}" for k, v in row["batch_states"].items()))
     console.print(table)
     write_json(json_path, result)
 

@@ -14,12 +14,12 @@ _xla.configure()  # before anything runs on the CPU backend
 from sim.env import Env, make  # noqa: E402
 from sim.fights import Fight, aoe, load_route, parse_route, patchwerk
 from sim.spec import Spec, compile_spec, load_spec
-from sim.snapshot import from_snapshot, to_snapshot
+from sim.snapshot import from_snapshot, live_env, sample_snapshots, to_snapshot
 from sim.stats import profile_stats
 from sim.types import FightTables, PlayerStats, SpecTables, State
 
 __all__ = [
     "Env", "make", "Fight", "aoe", "patchwerk", "load_route", "parse_route",
-    "Spec", "compile_spec", "load_spec", "profile_stats", "from_snapshot", "to_snapshot",
+    "Spec", "compile_spec", "load_spec", "profile_stats", "from_snapshot", "to_snapshot", "live_env", "sample_snapshots",
     "FightTables", "PlayerStats", "SpecTables", "State",
 ]

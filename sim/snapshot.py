@@ -8,6 +8,8 @@ lacks) get the planner's neutral guesses, listed in docs/protocol.md.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,7 +51,6 @@ def from_snapshot(env: Env, snapshot: GameSnapshot, key: jax.Array | None = None
     """
     _check_shapes(env, snapshot)
     spec, tables = env.spec, env.spec.tables
-    state = env.init(jax.random.key(0) if key is None else key)
     lead = max(_known(snapshot.gcd_remaining, 0.0), _known(snapshot.cast_remaining, 0.0))
 
     resource_max = np.asarray(tables.resource_max)
@@ -93,36 +94,38 @@ def from_snapshot(env: Env, snapshot: GameSnapshot, key: jax.Array | None = None
         in_range[slot] = _known(enemy.in_range, True)
         debuffs[slot] = [max(_known(d.remaining, 0.0) - lead, 0.0) for d in enemy.debuffs]
 
-    # Periodic debuffs tick for their base value from the next full period; damage an
-    # expiring debuff stored before the snapshot is not visible to the addon and starts at 0.
-    haste = float(engine.haste_factor(state, spec))
-    period = np.where(np.asarray(tables.debuff_tick_hasted), np.asarray(tables.debuff_tick_period) / haste,
-                      np.asarray(tables.debuff_tick_period))
-    power = np.where(np.asarray(tables.debuff_uses_spell_power), float(state.stats.spell_power),
-                     float(state.stats.attack_power))
-    on = debuffs > 0
-    periodic = np.asarray(tables.debuff_periodic)[None, :] & on
-    tick = np.where(periodic, np.minimum(period[None, :], debuffs), 0.0)
-    value = np.where(periodic, (np.asarray(tables.debuff_tick_coefficient) * power)[None, :], 0.0)
-
     alive = health > 0
-    state = state.replace(
-        time=jnp.float32(_known(snapshot.combat_time, 0.0) + lead),
-        resources=jnp.asarray(resources),
-        charges=jnp.asarray(charges, jnp.int32),
-        recharge=jnp.asarray(recharge),
-        buff_remaining=jnp.asarray(buff_remaining),
-        buff_stacks=jnp.asarray(buff_stacks, jnp.int32),
-        debuff_remaining=jnp.asarray(np.where(alive[:, None], debuffs, 0.0), jnp.float32),
-        debuff_tick=jnp.asarray(np.where(alive[:, None], tick, 0.0), jnp.float32),
-        debuff_value=jnp.asarray(np.where(alive[:, None], value, 0.0), jnp.float32),
-        enemy_health=jnp.asarray(health),
-        enemy_max_health=jnp.asarray(np.maximum(max_health, health)),
-        enemy_alive=jnp.asarray(alive),
-        enemy_in_range=jnp.asarray(in_range),
-        pull_start_time=jnp.float32(0.0),
-    )
-    return state.replace(legal_action_mask=env.legal_action_mask(state))
+    fields = {
+        "time": np.float32(_known(snapshot.combat_time, 0.0) + lead),
+        "resources": resources, "charges": charges.astype(np.int32), "recharge": recharge,
+        "buff_remaining": buff_remaining, "buff_stacks": buff_stacks.astype(np.int32),
+        "debuff_remaining": np.where(alive[:, None], debuffs, 0.0).astype(np.float32),
+        "enemy_health": health, "enemy_max_health": np.maximum(max_health, health).astype(np.float32),
+        "enemy_alive": alive, "enemy_in_range": in_range,
+    }
+    return _assembler(env)(jax.random.key(0) if key is None else key, fields)
+
+
+@functools.lru_cache(maxsize=16)
+def _assembler(env: Env):
+    """One compiled call from the snapshot's arrays to a State (eager JAX would cost ~15 ms)."""
+
+    def assemble(key, fields):
+        spec, tables = env.spec, env.spec.tables
+        state = env.init(key).replace(**fields, pull_start_time=jnp.float32(0.0))
+        # Periodic debuffs tick for their base value from the next full period; damage an
+        # expiring debuff stored before the snapshot is not visible to the addon and starts at 0.
+        haste = engine.haste_factor(state, spec)
+        period = jnp.where(tables.debuff_tick_hasted, tables.debuff_tick_period / haste, tables.debuff_tick_period)
+        power = jnp.where(tables.debuff_uses_spell_power, state.stats.spell_power, state.stats.attack_power)
+        remaining = state.debuff_remaining
+        periodic = tables.debuff_periodic[None, :] & (remaining > 0)
+        state = state.replace(
+            debuff_tick=jnp.where(periodic, jnp.minimum(period[None, :], remaining), 0.0),
+            debuff_value=jnp.where(periodic, (tables.debuff_tick_coefficient * power)[None, :], 0.0))
+        return state.replace(legal_action_mask=env.legal_action_mask(state))
+
+    return jax.jit(assemble)
 
 
 def to_snapshot(env: Env, state: State, frame: int = 0) -> GameSnapshot:
@@ -154,3 +157,30 @@ def to_snapshot(env: Env, state: State, frame: int = 0) -> GameSnapshot:
         buffs=tuple(AuraState(float(r), int(k)) for r, k in zip(np.asarray(s.buff_remaining),
                                                                 np.asarray(s.buff_stacks))),
         enemies=tuple(enemies[:16]), keystone=keystone)
+
+
+def live_env(spec="retribution_paladin", profile=None, slots: int = 8) -> Env:
+    """The env live play plans in: the player's character against up to `slots` enemies
+    whose health comes from the snapshot (a by-health fight, not a timed one), in
+    expected-value mode."""
+    from sim.env import make
+    from sim.fights import aoe
+
+    return make(spec, profile, fight=aoe(targets=slots), expected_value=True)
+
+
+def sample_snapshots(count: int, seed: int = 0) -> list[GameSnapshot]:
+    """Snapshots of successive decisions of the default APL on Patchwerk, on the wire's
+    grid (as a decoder would return them): inputs for benchmarks and load tests."""
+    from portunus.protocol import decode_frame, encode_frame
+    from sim.apl import load_apl
+    from sim.env import make
+
+    env = make(expected_value=True)
+    apl = load_apl(env)
+    step = jax.jit(lambda state: env.step(state, apl(state)))
+    state, snapshots = env.init(jax.random.key(seed)), []
+    for frame in range(count):
+        snapshots.append(decode_frame(encode_frame(to_snapshot(env, state, frame))))
+        state = step(state)
+    return snapshots

@@ -1,0 +1,107 @@
+"""The planner a service holds: spec, character, policy and compiled search, loaded once.
+
+Batches are padded to a few fixed sizes so nothing compiles while serving; every
+size is compiled by `warm_up` before the service says it is ready.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+POLICIES = ("apl", "mcts")
+MAX_TREE_DEPTH = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    policy: str = "mcts"
+    simulations: int = 64
+    batch_sizes: tuple[int, ...] = (1, 8, 64)
+    profile_text: str | None = None      # SimC profile text; None = the shipped character
+    spec: str = "retribution_paladin"
+
+    def validate(self) -> "EngineConfig":
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {self.policy!r}"
+                             + (" (the network needs a trained checkpoint)" if self.policy == "net" else ""))
+        if not 1 <= self.simulations <= 4096:
+            raise ValueError(f"simulations: must be 1..4096, got {self.simulations}")
+        if not self.batch_sizes or any(not 1 <= b <= 1024 for b in self.batch_sizes):
+            raise ValueError(f"batch_sizes: each must be 1..1024, got {self.batch_sizes}")
+        return self
+
+
+def _stack(states):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+
+class PlanningEngine:
+    def __init__(self, config: EngineConfig = EngineConfig()):
+        import sim
+        from portunus.profile import load_profile, parse_profile
+        from search import Planner, SearchConfig
+        from sim.apl import load_apl
+
+        self.config = config.validate()
+        self.batch_sizes = tuple(sorted(set(config.batch_sizes)))
+        profile = parse_profile(config.profile_text, "profile") if config.profile_text else load_profile()
+        self.env = sim.live_env(config.spec, profile)
+        self.profile_name = profile.name
+        env, tables = self.env, self.env.spec.tables
+        if config.policy == "mcts":
+            self.planner = Planner(env, SearchConfig(num_simulations=config.simulations))
+        else:
+            apl = load_apl(env)
+
+            def pair(state):
+                held = state.replace(charges=jnp.where(tables.major_cooldown, 0, state.charges),
+                                     recharge=jnp.where(tables.major_cooldown, 999.0, state.recharge))
+                return apl(state), apl(held.replace(legal_action_mask=env.legal_action_mask(held)))
+
+            self._apl = jax.jit(jax.vmap(pair))
+
+    @property
+    def max_batch(self) -> int:
+        return self.batch_sizes[-1]
+
+    def state(self, snapshot):
+        """The simulator state of one snapshot (raises portunus InputError naming the field)."""
+        import sim
+
+        return sim.from_snapshot(self.env, snapshot)
+
+    def warm_up(self) -> float:
+        start = time.perf_counter()
+        state = self.env.init(jax.random.key(0))
+        for size in self.batch_sizes:
+            self.plan([state] * size, depth=1)
+        return time.perf_counter() - start
+
+    def plan(self, states: list, depth: int, seed: int = 0) -> list[dict[str, Any]]:
+        """Recommendations for `states` (at most max_batch), padded to the next batch size."""
+        size = next(b for b in self.batch_sizes if b >= len(states))
+        batch = _stack(list(states) + [states[0]] * (size - len(states)))
+        names = self.env.spec.action_names
+        if self.config.policy == "mcts":
+            recommendation = self.planner.recommend(batch, jax.random.key(seed), tree_depth=depth)
+            results = [recommendation.to_dict(i) for i in range(len(states))]
+        else:
+            start = time.perf_counter()
+            best, hold = (np.asarray(a) for a in self._apl(batch))
+            seconds = time.perf_counter() - start
+            major = np.asarray(self.env.spec.tables.major_cooldown)
+            results = []
+            for i in range(len(states)):
+                held = names[hold[i]] if hold[i] == len(major) or not major[hold[i]] else None
+                results.append({"best_action": names[best[i]], "hold_action": held, "search_seconds": seconds,
+                                "num_simulations": 0, "actions": [],
+                                "tree": {"action": None, "name": None, "visits": 0, "children": []}})
+        for result in results:
+            result["batch_size"] = size
+        return results
