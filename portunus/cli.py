@@ -453,8 +453,8 @@ def serve_command(
     profile: Optional[Path] = typer.Option(None, help="SimC profile of the character (default: shipped)."),
     policy: str = typer.Option("mcts", help="apl or mcts (net needs a trained checkpoint)."),
     simulations: int = typer.Option(64, help="Search simulations per state."),
-    batch_sizes: str = typer.Option("1,8,64", help="Batch sizes compiled at start; requests are padded up."),
-    max_wait_ms: float = typer.Option(4.0, min=0.0, max=100.0, help="How long to gather requests into a batch."),
+    batch_sizes: str = typer.Option("1,4,16,64", help="Batch sizes compiled at start; requests are padded up."),
+    max_wait_ms: float = typer.Option(15.0, min=0.0, max=100.0, help="How long to gather requests into a batch."),
 ) -> None:
     """The planner as a local HTTP + JSON service with dynamic batching (docs in README)."""
     from aiohttp import web
@@ -487,7 +487,8 @@ def bench_serve_command(
     max_requests: int = typer.Option(5000, min=1, help="Request budget per level."),
     simulations: int = typer.Option(64, help="Search simulations per state."),
     policy: str = typer.Option("mcts", help="apl or mcts."),
-    batch_sizes: str = typer.Option("1,8,64", help="The service's batch sizes."),
+    batch_sizes: str = typer.Option("1,4,16,64", help="The service's batch sizes."),
+    max_wait_ms: float = typer.Option(15.0, min=0.0, max=100.0, help="The service's batching window."),
     json_path: Path = typer.Option(Path("bench-serve.json"), "--json", help="Where to write the JSON."),
 ) -> None:
     """Loopback load test of `portunus serve`: throughput, latency percentiles, batch sizes."""
@@ -500,7 +501,7 @@ def bench_serve_command(
         fail(error)
     from portunus.service.loadtest import bench_serve
 
-    result = bench_serve(levels, seconds, max_requests, simulations, policy, batch_sizes,
+    result = bench_serve(levels, seconds, max_requests, simulations, policy, batch_sizes, max_wait_ms,
                          progress=lambda row: console.print(f"  {row['clients']:>3} clients: {row['requests']} "
                                                             f"requests, {row['failed']} failed"))
     table = Table(title=f"portunus serve, {policy}, {simulations} simulations, loopback")

@@ -22,7 +22,7 @@ MAX_TREE_DEPTH = 6
 class EngineConfig:
     policy: str = "mcts"
     simulations: int = 64
-    batch_sizes: tuple[int, ...] = (1, 8, 64)
+    batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
     profile_text: str | None = None      # SimC profile text; None = the shipped character
     spec: str = "retribution_paladin"
 
