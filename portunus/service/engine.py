@@ -37,10 +37,6 @@ class EngineConfig:
         return self
 
 
-def _stack(states):
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
-
-
 class PlanningEngine:
     def __init__(self, config: EngineConfig = EngineConfig()):
         import sim
@@ -71,22 +67,27 @@ class PlanningEngine:
         return self.batch_sizes[-1]
 
     def state(self, snapshot):
-        """The simulator state of one snapshot (raises portunus InputError naming the field)."""
-        import sim
+        """One snapshot as State arrays (numpy); raises portunus InputError naming the field."""
+        from sim.snapshot import snapshot_fields
 
-        return sim.from_snapshot(self.env, snapshot)
+        return snapshot_fields(self.env, snapshot)
 
     def warm_up(self) -> float:
+        import sim
+
         start = time.perf_counter()
-        state = self.env.init(jax.random.key(0))
+        state = self.state(sim.to_snapshot(self.env, self.env.init(jax.random.key(0))))
         for size in self.batch_sizes:
             self.plan([state] * size, depth=1)
         return time.perf_counter() - start
 
     def plan(self, states: list, depth: int, seed: int = 0) -> list[dict[str, Any]]:
-        """Recommendations for `states` (at most max_batch), padded to the next batch size."""
+        """Recommendations for `states` (from `state`, at most max_batch), padded to the next batch size:
+        the batch is assembled in one compiled call."""
+        from sim.snapshot import from_snapshots
+
         size = next(b for b in self.batch_sizes if b >= len(states))
-        batch = _stack(list(states) + [states[0]] * (size - len(states)))
+        batch = from_snapshots(self.env, list(states) + [states[0]] * (size - len(states)))
         names = self.env.spec.action_names
         if self.config.policy == "mcts":
             recommendation = self.planner.recommend(batch, jax.random.key(seed), tree_depth=depth)
