@@ -8,7 +8,6 @@ decodes a new frame.
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np

@@ -13,7 +13,6 @@ import time
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from search import Planner, SearchConfig
@@ -40,21 +39,13 @@ class Recommender:
 
     def __init__(self, env: Env, apply_fn: Callable | None = None, params: Any = None):
         from sim.apl import load_apl
+        from sim.policies import with_hold
 
         self.env, self.apply_fn, self.params = env, apply_fn, params
         self.names = env.spec.action_names
         self.major = np.concatenate([np.asarray(env.spec.tables.major_cooldown), [False]])
-        apl = load_apl(env)
-        tables = env.spec.tables
-
-        def apl_pair(state: State):
-            # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
-            held = state.replace(charges=jnp.where(tables.major_cooldown, 0, state.charges),
-                                 recharge=jnp.where(tables.major_cooldown, 999.0, state.recharge))
-            held = held.replace(legal_action_mask=env.legal_action_mask(held))
-            return apl(state), apl(held)
-
-        self._apl = jax.jit(apl_pair)
+        # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
+        self._apl = jax.jit(with_hold(env, load_apl(env)))
         self._planners: dict[int, Planner] = {}
         if apply_fn is not None:
             self._net = jax.jit(lambda p, s: apply_fn(p, env.observation(s))[0])

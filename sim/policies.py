@@ -78,3 +78,16 @@ def default_apl(env: Env) -> Policy:
 
 
 POLICIES = {"apl": default_apl, "simple": simple_priority, "greedy": highest_damage, "random": random_legal}
+
+
+def with_hold(env: Env, choose: Callable[[State], jax.Array]) -> Callable[[State], tuple[jax.Array, jax.Array]]:
+    """(choice, "hold cooldowns" choice) of a state -> action function: the second is what it picks
+    when the spec's major cooldowns are not ready, the alternative the overlay and service show."""
+    major = env.spec.tables.major_cooldown
+
+    def pair(state: State):
+        held = state.replace(charges=jnp.where(major, 0, state.charges),
+                             recharge=jnp.where(major, 999.0, state.recharge))
+        return choose(state), choose(held.replace(legal_action_mask=env.legal_action_mask(held)))
+
+    return pair

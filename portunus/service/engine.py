@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 POLICIES = ("apl", "mcts")
@@ -43,24 +42,18 @@ class PlanningEngine:
         from portunus.profile import load_profile, parse_profile
         from search import Planner, SearchConfig
         from sim.apl import load_apl
+        from sim.policies import with_hold
 
         self.config = config.validate()
         self.batch_sizes = tuple(sorted(set(config.batch_sizes)))
         profile = parse_profile(config.profile_text, "profile") if config.profile_text else load_profile()
         self.env = sim.live_env(config.spec, profile)
         self.profile_name = profile.name
-        env, tables = self.env, self.env.spec.tables
+        env = self.env
         if config.policy == "mcts":
             self.planner = Planner(env, SearchConfig(num_simulations=config.simulations))
         else:
-            apl = load_apl(env)
-
-            def pair(state):
-                held = state.replace(charges=jnp.where(tables.major_cooldown, 0, state.charges),
-                                     recharge=jnp.where(tables.major_cooldown, 999.0, state.recharge))
-                return apl(state), apl(held.replace(legal_action_mask=env.legal_action_mask(held)))
-
-            self._apl = jax.jit(jax.vmap(pair))
+            self._apl = jax.jit(jax.vmap(with_hold(env, load_apl(env))))
 
     @property
     def max_batch(self) -> int:
