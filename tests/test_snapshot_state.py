@@ -49,7 +49,7 @@ def test_sim_state_survives_barcode_and_back(aoe_env):
 
 
 def test_timers_run_down_to_the_next_decision():
-    env = sim.make(expected_value=True)
+    env = sim.live_env()                                  # 8 enemy slots; the snapshot fills one
     spec = env.spec
     cooldowns = [CooldownState(0.0, int(c)) for c in spec.tables.max_charges]
     judgment = spec.action_index("judgment")
