@@ -44,26 +44,26 @@ def overwrite(rng, image, box):
     return image
 
 
+def _data_cells(box):
+    """(count, slice of data cell i) for the strip in `box`: the 8 sync cells are left alone."""
+    y0, x0, y1, x1 = box
+    cell = y1 - y0
+    return (x1 - x0) // cell, lambda i: (slice(y0, y1), slice(x0 + i * cell, x0 + (i + 1) * cell))
+
+
 def on_grid_cell_change(rng, image, box):
     """Change one data cell to another valid color: only the CRC can catch this."""
     image = image.copy()
-    y0, x0, y1, x1 = box
-    cell = (y1 - y0)
-    cells = (x1 - x0) // cell
-    i = int(rng.integers(8, cells))
-    image[y0:y1, x0 + i * cell:x0 + (i + 1) * cell] = rng.integers(0, 16, 3) * 17
+    cells, at = _data_cells(box)
+    image[at(int(rng.integers(8, cells)))] = rng.integers(0, 16, 3) * 17
     return image
 
 
 def swap_cells(rng, image, box):
     image = image.copy()
-    y0, x0, y1, x1 = box
-    cell = (y1 - y0)
-    cells = (x1 - x0) // cell
+    cells, at = _data_cells(box)
     i, j = rng.integers(8, cells, 2)
-    a = image[y0:y1, x0 + i * cell:x0 + (i + 1) * cell].copy()
-    image[y0:y1, x0 + i * cell:x0 + (i + 1) * cell] = image[y0:y1, x0 + j * cell:x0 + (j + 1) * cell]
-    image[y0:y1, x0 + j * cell:x0 + (j + 1) * cell] = a
+    image[at(i)], image[at(j)] = image[at(j)].copy(), image[at(i)].copy()
     return image
 
 
