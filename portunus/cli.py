@@ -3,25 +3,20 @@ join this app; each one is a thin layer over a package function."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
+from portunus.console import console, fail, write_json
 from portunus.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Portunus: a planner for World of Warcraft combat on a JAX simulator.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table and write JSON.")
 app.add_typer(bench_app, name="bench")
-console = Console()
-# Errors go to stderr unwrapped, so a long path:line: message stays one greppable line.
-error_console = Console(stderr=True, soft_wrap=True)
 FIGHTS = ("patchwerk", "aoe", "route")
 
 
@@ -47,17 +42,6 @@ def split_names(text: str, known, option: str) -> tuple[str, ...]:
         if name not in known:
             raise InputError(f"{option}: unknown name '{name}'; known: {', '.join(known)}")
     return names
-
-
-def fail(error: Exception) -> None:
-    error_console.print(Text.assemble(("error: ", "bold red"), str(error)))
-    raise typer.Exit(2)
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
-    console.print(f"wrote {path}")
 
 
 def print_summary(summary: dict, notes: tuple[str, ...]) -> None:
@@ -525,6 +509,18 @@ def addon_tables_command(
 
     for path in write_tables(out or SPECS_DIR):
         console.print(f"wrote {path}")
+
+
+def _register_training_commands() -> None:
+    from portunus import train_commands
+
+    app.command("train")(train_commands.train_command)
+    app.command("finetune")(train_commands.finetune_command)
+    app.command("evaluate")(train_commands.evaluate_command)
+    app.command("plot")(train_commands.plot_command)
+
+
+_register_training_commands()
 
 
 def main() -> None:

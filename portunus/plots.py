@@ -89,3 +89,56 @@ def write_report(directory: Path, summary: dict, record: dict, action_names, res
         written.append(directory / "route_pulls.png")
         route_pulls(summary, written[-1])
     return written
+
+
+LEARNING_CURVES = (
+    ("learn/loss", "loss"), ("learn/policy_entropy", "policy entropy"), ("learn/value_error", "value error (abs)"),
+    ("learn/policy_agreement", "agreement with search"), ("selfplay/steps_per_second", "self-play decisions/s"),
+)
+
+
+def learning_curves(records: list[dict], path: Path, title: str) -> None:
+    """Losses, entropy, value error, speed and self-play results against iterations."""
+    fights = sorted({name.split("/")[1] for record in records for name in record
+                     if name.startswith("selfplay/") and name.count("/") == 2})
+    panels = list(LEARNING_CURVES) + [(f"selfplay/{fight}/{measure}", f"{fight}: {label}")
+                                      for fight in fights for measure, label in
+                                      (("dps", "self-play DPS"), ("clear_time", "clear time (s)"))
+                                      if any(record.get(f"selfplay/{fight}/{measure}") is not None
+                                             for record in records)]
+    columns = 3
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    for axis, (name, label) in zip(axes.flat, panels):
+        points = [(record["iteration"], record[name]) for record in records if record.get(name) is not None]
+        if points:
+            axis.plot(*zip(*points), color="#c9a227", marker="." if len(points) < 40 else None)
+        axis.set(title=label, xlabel="iteration")
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def evaluation_bars(result: dict, path: Path) -> None:
+    """One panel per fight: each policy's mean with its 95 % interval."""
+    fights = result["fights"]
+    figure, axes = plt.subplots(1, len(fights), figsize=(4.6 * len(fights), 3.6), squeeze=False)
+    for axis, fight in zip(axes.flat, fights):
+        measure = fight["objective"]
+        labels = list(fight["results"])
+        stats = [fight["results"][label][measure] for label in labels]
+        means = np.array([s["mean"] for s in stats])
+        errors = np.array([[s["mean"] - s["low"] for s in stats], [s["high"] - s["mean"] for s in stats]])
+        axis.bar(range(len(labels)), means, yerr=errors, capsize=4, color="#c9a227", edgecolor="#6b5512")
+        spread = max(float(np.max(means + errors[1]) - np.min(means - errors[0])), 1e-6)
+        axis.set_ylim(float(np.min(means - errors[0])) - spread, float(np.max(means + errors[1])) + spread)
+        axis.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        axis.set(title=fight["fight"], ylabel="DPS (higher is better)" if measure == "dps"
+                 else "clear time, s (lower is better)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -62,6 +62,14 @@ class Fight:
     def total_health(self) -> float:
         return float(self.pull_health.sum())
 
+    def with_slots(self, slots: int) -> "Fight":
+        """The same fight with `slots` enemy slots (empty slots have no health), so fights
+        of different sizes share one observation size (one network for all)."""
+        if slots < self.num_slots:
+            raise InputError(f"{self.name} needs {self.num_slots} enemy slots, more than {slots}")
+        padding = np.zeros((self.num_pulls, slots - self.num_slots), np.float32)
+        return dataclasses.replace(self, pull_health=np.concatenate([self.pull_health, padding], axis=1))
+
     def tables(self, nominal_dps: float) -> FightTables:
         """Arrays for the engine. Fixed-time fights reward damage, scaled by `nominal_dps` x
         duration so returns stay near 1; fights that end when enemies die reward speed

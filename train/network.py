@@ -1,7 +1,8 @@
 """The policy/value network: a residual MLP over the simulator's observation vector.
 
-`apply(params, observation) -> (logits [num_actions], value)`; the value is in
-[-1, 1] (tanh), the scale of the simulator's returns. Search uses it through
+`apply(params, observation) -> (logits [num_actions], value)`; the value is
+linear, on the scale of the simulator's returns (about -1..1.5: damage over
+nominal damage, or minus time over the timer). Search uses it through
 `search.Planner(env, config, apply_fn=network.apply, params=params)`.
 """
 
@@ -19,14 +20,14 @@ class PolicyValueNet(nn.Module):
 
     @nn.compact
     def __call__(self, observation: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = nn.Dense(self.width)(observation)
+        x = nn.Dense(self.width, name="embed")(observation)
         for _ in range(self.blocks):
             y = nn.Dense(self.width)(nn.relu(nn.LayerNorm()(x)))
             y = nn.Dense(self.width)(nn.relu(y))
             x = x + y
         x = nn.relu(nn.LayerNorm()(x))
-        logits = nn.Dense(self.num_actions)(x)
-        value = jnp.tanh(nn.Dense(1)(x))[..., 0]
+        logits = nn.Dense(self.num_actions, name="policy")(x)
+        value = nn.Dense(1, name="value")(x)[..., 0]
         return logits, value
 
 

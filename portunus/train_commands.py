@@ -1,0 +1,200 @@
+"""`portunus train | finetune | evaluate | plot`: thin layers over train/ (registered in cli.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from portunus.console import console, fail, write_json
+from portunus.errors import InputError
+
+
+def _default_run() -> Path:
+    return Path("checkpoints") / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+def _figure(metrics: dict, name: str, fmt: str) -> str:
+    value = metrics.get(name)
+    return "-" if value is None or value != value else format(value, fmt)
+
+
+def _train(trainer, iterations: int, stop_after: Optional[int]) -> int:
+    """Run with a progress bar showing the figures that say whether training works."""
+    import jax
+
+    fights = [name for name, _ in trainer.envs]
+    columns = [TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[figures]}")]
+    with Progress(*columns, console=console, disable=jax.process_index() != 0) as progress:
+        task = progress.add_task("train", total=iterations, completed=trainer.start_iteration, figures="")
+
+        def show(result) -> None:
+            m = result.metrics
+            figures = (f"loss {_figure(m, 'learn/loss', '.3f')}  entropy {_figure(m, 'learn/policy_entropy', '.2f')}"
+                       f"  {_figure(m, 'selfplay/steps_per_second', ',.0f')} steps/s")
+            for name in fights:
+                if m.get(f"selfplay/{name}/clear_time") == m.get(f"selfplay/{name}/clear_time"):  # not NaN
+                    figures += f"  {name} {_figure(m, f'selfplay/{name}/clear_time', '.0f')} s"
+                elif m.get(f"selfplay/{name}/dps") == m.get(f"selfplay/{name}/dps"):
+                    figures += f"  {name} {_figure(m, f'selfplay/{name}/dps', ',.0f')} DPS"
+            progress.update(task, completed=result.iteration, figures=figures)
+
+        return trainer.run(iterations, on_iteration=show, stop_after=stop_after)
+
+
+def train_command(
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Training TOML (keys of train/config.py; "
+                                                                      "default: the built-in config)."),
+    run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its newest checkpoint."),
+    iterations: Optional[int] = typer.Option(None, min=1, help="Total iterations (overrides the config)."),
+    seed: Optional[int] = typer.Option(None, help="Seed (overrides the config)."),
+    coordinator: Optional[str] = typer.Option(None, help="Multi-host: HOST:PORT of process 0."),
+    num_processes: Optional[int] = typer.Option(None, help="Multi-host: number of processes."),
+    process_id: Optional[int] = typer.Option(None, help="Multi-host: this process's index."),
+    stop_after: Optional[int] = typer.Option(None, hidden=True, help="Exit abruptly after this iteration, "
+                                                                     "without saving (tests a kill)."),
+) -> None:
+    """AlphaZero self-play training; checkpoints, metrics.jsonl and TensorBoard files in the run directory."""
+    try:
+        from train.checkpoints import read_config
+        from train.config import load_config
+        from train.distributed import initialize
+        from train.trainer import Trainer
+
+        initialize(coordinator, num_processes, process_id)
+        if resume and run is None:
+            raise InputError("--resume needs --run: the run directory to continue")
+        run = run or _default_run()
+        if resume and config_path is None:
+            config = read_config(run)
+        else:
+            config = load_config(config_path)
+        config = config.replace(iterations=iterations, seed=seed)
+        trainer = Trainer(config, run, resume=resume)
+    except InputError as error:
+        fail(error)
+    console.print(f"run {run}: {len(trainer.envs)} fights x {config.envs_per_fight} environments on "
+                  f"{trainer.mesh.devices.size} device(s), {config.num_simulations} simulations per decision"
+                  + (f"; resumed at iteration {trainer.start_iteration}" if resume else ""))
+    try:
+        done = _train(trainer, config.iterations, stop_after)
+    finally:
+        trainer.close()
+    console.print(f"stopped at iteration {done}; checkpoints in {run / 'steps'}, "
+                  f"curves: portunus plot {run}")
+
+
+def finetune_command(
+    base: Path = typer.Option(..., "--from", help="Base model: a run directory or an exported model."),
+    profile: Path = typer.Option(..., help="Your SimC profile: the character to adapt to."),
+    run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME)."),
+    iterations: Optional[int] = typer.Option(None, min=1, help="Iterations (default: a quarter of the base's)."),
+    learning_rate_scale: float = typer.Option(0.3, min=1e-4, max=10.0, help="Learning rate = base's x this."),
+    compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
+    episodes: int = typer.Option(16, min=2, help="Episodes per policy in the comparison."),
+) -> None:
+    """Adapt a base model to one character (stats, talents) with a fraction of the training."""
+    try:
+        from portunus.profile import load_profile
+        from train.config import config_from_dict
+        from train.model import load_model
+        from train.trainer import Trainer
+
+        load_profile(profile)  # a bad profile fails here, naming its line
+        model = load_model(base)
+        base_config = config_from_dict(model.info["config"], f"{base} config")
+        config = base_config.replace(
+            profiles=[str(profile.absolute())], warmstart_iterations=0,
+            iterations=iterations or max(base_config.iterations // 4, 1),
+            learning_rate=base_config.learning_rate * learning_rate_scale)
+        run = run or _default_run()
+        trainer = Trainer(config, run, init_params=model.params)
+    except InputError as error:
+        fail(error)
+    console.print(f"fine-tuning {base} on {profile} for {config.iterations} iterations -> {run}")
+    try:
+        _train(trainer, config.iterations, None)
+    finally:
+        trainer.close()
+    if compare:
+        _evaluate_and_report({"base": model, "fine-tuned": load_model(run)}, profile,
+                             ",".join(config.fights), episodes, 64, 0, run / "evaluation.json", run / "evaluation.png")
+
+
+def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, episodes: int, simulations: int,
+                         seed: int, json_path: Path, plot_path: Optional[Path]) -> dict:
+    from portunus.plots import evaluation_bars
+    from portunus.profile import load_profile
+    from train.evaluate import evaluate, to_json
+
+    names = tuple(name.strip() for name in fights.split(","))
+    with console.status("evaluating") as status:
+        outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
+                            on_progress=lambda text: status.update(f"evaluating {text}"))
+    for outcome in outcomes:
+        table = Table(title=f"{outcome.fight} ({episodes} episodes, seed {seed})")
+        for column in ("policy", "DPS (95 %)", "clear time s (95 %)"):
+            table.add_column(column, justify="left" if column == "policy" else "right")
+        for label, entry in outcome.results.items():
+            clear = entry.get("clear_time")
+            table.add_row(label, f"{entry['dps']['mean']:,.0f} [{entry['dps']['low']:,.0f}, {entry['dps']['high']:,.0f}]",
+                          "-" if clear is None else f"{clear['mean']:.1f} [{clear['low']:.1f}, {clear['high']:.1f}]")
+        console.print(table)
+    result = to_json(outcomes, {"episodes": episodes, "simulations": simulations, "seed": seed,
+                                "profile": str(profile) if profile else "default",
+                                "models": {label: str(model.path) for label, model in models.items()}})
+    write_json(json_path, result)
+    if plot_path is not None:
+        evaluation_bars(result, plot_path)
+        console.print(f"wrote {plot_path}")
+    return result
+
+
+def evaluate_command(
+    checkpoints: list[Path] = typer.Argument(..., help="Models to evaluate: runs or exported models."),
+    profile: Optional[Path] = typer.Option(None, help="SimC profile (default: the shipped character)."),
+    fights: str = typer.Option("patchwerk,aoe,route:sample_keystone", help="Fights, as in the training config."),
+    episodes: int = typer.Option(32, min=2, help="Episodes per policy and fight (same seeds for all)."),
+    simulations: int = typer.Option(64, min=1, help="Search simulations for network + MCTS."),
+    seed: int = typer.Option(0, help="Seed of the episodes."),
+    json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON."),
+    plot: Optional[Path] = typer.Option(Path("bench-results/evaluation.png"), help="Bar chart (PNG)."),
+) -> None:
+    """APL vs network vs network + MCTS on the same seeds, with 95 % intervals."""
+    try:
+        from train.model import load_model
+
+        models = {}
+        for path in checkpoints:
+            label = "model" if len(checkpoints) == 1 else path.name
+            while label in models:
+                label += "'"
+            models[label] = load_model(path)
+        _evaluate_and_report(models, profile, fights, episodes, simulations, seed, json_path, plot)
+    except InputError as error:
+        fail(error)
+
+
+def plot_command(
+    run: Path = typer.Argument(..., help="A training run directory."),
+    out: Optional[Path] = typer.Option(None, help="PNG to write (default: RUN/curves.png)."),
+) -> None:
+    """Learning curves of a run, from its metrics.jsonl."""
+    from portunus.plots import learning_curves
+    from train.logbook import read_metrics
+
+    try:
+        records = read_metrics(run)
+        if not records:
+            raise InputError(f"{run}/metrics.jsonl is empty: nothing logged yet")
+    except InputError as error:
+        fail(error)
+    out = out or run / "curves.png"
+    learning_curves(records, out, f"{run.name}: {len(records)} logged iterations")
+    console.print(f"wrote {out}")

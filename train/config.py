@@ -1,0 +1,146 @@
+"""Training configuration: one frozen dataclass, read from TOML, checked field by field.
+
+A run directory keeps the config it was started with (config.json); resuming
+with a different value for any field that shapes the run is an error naming
+the field. `iterations` and the logging/checkpoint cadence may change on resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from portunus.errors import InputError, closest, line_of
+
+SEARCH_POLICIES = ("gumbel", "muzero")
+# Fields a resumed run may change: how long it goes on and how it reports.
+RESUMABLE_FIELDS = ("iterations", "checkpoint_every", "keep_checkpoints", "log_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting. Sizes are per fight: `envs_per_fight` environments play
+    each entry of `fights` (a batch is one fight's envs; shapes differ between fights)."""
+
+    spec: str = "retribution_paladin"
+    profiles: tuple[str, ...] = ("default",)
+    fights: tuple[str, ...] = ("patchwerk", "aoe", "route:sample_keystone")
+    slots: int = 8                       # enemy slots of every fight: the network's input size
+    envs_per_fight: int = 32
+    unroll_length: int = 16              # decisions per environment per iteration
+    num_simulations: int = 16            # search per self-play decision
+    search_policy: str = "gumbel"
+    gumbel_scale: float = 1.0            # exploration in self-play (0 = deterministic)
+    warmstart_iterations: int = 0        # first iterations imitate the default APL
+    width: int = 128
+    blocks: int = 2
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    max_grad_norm: float = 1.0
+    value_loss_weight: float = 1.0
+    batch_size: int = 256
+    updates_per_iteration: int = 4
+    replay_size: int = 32_768
+    min_replay: int = 512
+    seed: int = 0
+    iterations: int = 200
+    checkpoint_every: int = 25
+    keep_checkpoints: int = 3
+    log_every: int = 1
+
+    def validate(self, where: str = "training config") -> "TrainConfig":
+        positive = ("slots", "envs_per_fight", "unroll_length", "num_simulations", "width", "blocks",
+                    "batch_size", "updates_per_iteration", "replay_size", "iterations", "checkpoint_every",
+                    "keep_checkpoints", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise InputError(f"{where}: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "max_grad_norm", "value_loss_weight"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{where}: {name} must be > 0, got {getattr(self, name)}")
+        for name in ("weight_decay", "gumbel_scale", "warmup_steps", "warmstart_iterations", "min_replay"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{where}: {name} must be >= 0, got {getattr(self, name)}")
+        if self.search_policy not in SEARCH_POLICIES:
+            raise InputError(f"{where}: search_policy must be one of {', '.join(SEARCH_POLICIES)}, "
+                             f"got '{self.search_policy}'")
+        if not self.fights:
+            raise InputError(f"{where}: fights must name at least one fight")
+        if not self.profiles:
+            raise InputError(f"{where}: profiles must name at least one profile")
+        if self.min_replay > self.replay_size:
+            raise InputError(f"{where}: min_replay ({self.min_replay}) exceeds replay_size ({self.replay_size})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in dataclasses.asdict(self).items()}
+
+    def replace(self, **changes) -> "TrainConfig":
+        return config_from_dict({**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+
+    def mismatch(self, other: "TrainConfig") -> str | None:
+        """The first field (other than RESUMABLE_FIELDS) where `other` differs, as a message."""
+        for field in dataclasses.fields(self):
+            if field.name in RESUMABLE_FIELDS:
+                continue
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            if mine != theirs:
+                return f"field '{field.name}' is {mine!r} in the run, {theirs!r} requested"
+        return None
+
+
+def config_from_dict(data: dict[str, Any], path: str = "training config", text: str = "") -> TrainConfig:
+    """A checked TrainConfig; errors name the key (and its line when `text` is the file)."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    defaults = TrainConfig()
+    values = {}
+    for key, value in data.items():
+        line = line_of(text, key) if text else None
+        if key not in fields:
+            raise _error(f"unknown key '{key}'{closest(key, list(fields))}", path, text, line)
+        expected = type(getattr(defaults, key))
+        if expected is tuple:
+            if isinstance(value, str) or not isinstance(value, (list, tuple)) \
+                    or not all(isinstance(item, str) for item in value):
+                raise _type_error(key, "a list of strings", value, path, text, line)
+            value = tuple(value)
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _type_error(key, "a number", value, path, text, line)
+            value = float(value)
+        elif expected is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _type_error(key, "an integer", value, path, text, line)
+        elif not isinstance(value, expected):
+            raise _type_error(key, f"a {expected.__name__}", value, path, text, line)
+        values[key] = value
+    return TrainConfig(**values).validate(path)
+
+
+def _type_error(key, wanted, value, path, text, line) -> InputError:
+    return _error(f"'{key}' must be {wanted}, got {value!r}", path, text, line)
+
+
+def _error(message: str, path: str, text: str, line: int | None) -> InputError:
+    """`path:line: message` for a file, `path: message` for a dict from elsewhere."""
+    return InputError(message, path, line) if text else InputError(f"{path}: {message}")
+
+
+def load_config(path: str | Path | None) -> TrainConfig:
+    """TrainConfig from a TOML file (every key optional), or the defaults."""
+    if path is None:
+        return TrainConfig()
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InputError(f"cannot read training config: {error.strerror}", str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"not valid TOML: {error}", str(path)) from None
+    return config_from_dict(data, str(path), text)

@@ -1,0 +1,76 @@
+"""The fights and characters self-play draws from, named as in the training config.
+
+Fight names: "patchwerk" or "patchwerk:SECONDS", "aoe" or "aoe:TARGETS",
+"route:NAME_OR_FILE" (a shipped route or a route TOML file). Every fight is
+padded to the config's enemy slots so one network reads them all. Profiles:
+"default" (the shipped character) or a SimC profile file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+import sim
+from portunus.errors import InputError
+from portunus.profile import load_profile
+from sim.env import Env
+from sim.types import PlayerStats
+
+FIGHT_KINDS = ("patchwerk", "aoe", "route")
+
+
+def parse_fight(name: str, slots: int) -> sim.Fight:
+    kind, _, argument = name.partition(":")
+    if kind not in FIGHT_KINDS:
+        raise InputError(f"fights: unknown fight '{name}'; use patchwerk[:SECONDS], aoe[:TARGETS] "
+                         f"or route:NAME_OR_FILE")
+    try:
+        if kind == "patchwerk":
+            fight = sim.patchwerk(duration=float(argument)) if argument else sim.patchwerk()
+        elif kind == "aoe":
+            fight = sim.aoe(targets=int(argument)) if argument else sim.aoe()
+        else:
+            if not argument:
+                raise InputError("fights: 'route' needs a route name or file, e.g. route:sample_keystone")
+            fight = sim.load_route(argument)
+    except ValueError as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"fights: bad number in '{name}'") from None
+    return fight.with_slots(slots)
+
+
+def profile_label(name: str) -> str:
+    return "default" if name == "default" else name
+
+
+def load_profiles(names: tuple[str, ...]):
+    return [load_profile(None if name == "default" else name) for name in names]
+
+
+def make_envs(config) -> list[tuple[str, Env]]:
+    """(fight name, env) per configured fight, with the first profile's character; the
+    other profiles' stats are mixed in per environment by `stats_table`."""
+    profile = load_profiles(config.profiles)[0]
+    return [(name, sim.make(config.spec, profile, parse_fight(name, config.slots)))
+            for name in config.fights]
+
+
+def stats_table(config, env: Env) -> PlayerStats:
+    """Stats of every configured profile, stacked on a leading axis."""
+    stats = [sim.profile_stats(env.spec, profile) for profile in load_profiles(config.profiles)]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *stats)
+
+
+def stats_for_envs(table: PlayerStats, count: int) -> PlayerStats:
+    """Environment i plays profile i mod P."""
+    profiles = jax.tree.leaves(table)[0].shape[0]
+    index = jnp.arange(count) % profiles
+    return jax.tree.map(lambda leaf: leaf[index], table)
+
+
+def expected_value(env: Env) -> Env:
+    return dataclasses.replace(env, expected_value=True)

@@ -1,0 +1,93 @@
+"""Self-play: a batch of environments plays `unroll_length` decisions with search.
+
+Each decision runs mctx search with the network as prior and value and the true
+(expected-value) simulator as model; the environment itself steps with its own
+randomness. Finished episodes restart at once with the same character. Value
+targets are n-step returns to the end of the unroll, bootstrapped with the
+network's value of the state reached there (zero across episode ends).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import mctx
+
+from search.planner import make_search
+from search.types import SearchConfig
+from sim.env import Env
+from sim.types import OBJECTIVE_CLEAR_TIME, State
+from train.types import Transition
+
+
+def search_actor(env: Env, config, apply_fn: Callable):
+    """(params, key, states) -> (actions, policy targets) from Gumbel MuZero / PUCT search."""
+    search = make_search(env, SearchConfig(policy=config.search_policy, num_simulations=config.num_simulations,
+                                           gumbel_scale=config.gumbel_scale, expected_value=True,
+                                           dirichlet_fraction=0.25 if config.search_policy == "muzero" else 0.0),
+                         apply_fn)
+
+    def act(params, key, states: State):
+        output: mctx.PolicyOutput = search(params, key, states)
+        return output.action, output.action_weights
+
+    return act
+
+
+def apl_actor(env: Env, apl):
+    """The default APL as teacher (warm start): its choice, as a one-hot target."""
+
+    def act(params, key, states: State):
+        actions = jax.vmap(apl)(states)
+        return actions, jax.nn.one_hot(actions, env.num_actions)
+
+    return act
+
+
+def unroll(env: Env, act, apply_fn: Callable, length: int):
+    """A jittable `play(params, key, states, stats) -> (states, Transition[T*B], episode stats)`."""
+    clear_time_objective = int(env.fight.objective) == OBJECTIVE_CLEAR_TIME
+
+    def play(params, key, states: State, stats):
+        batch = states.time.shape[0]
+
+        def decide(states: State, key):
+            search_key, reset_key = jax.random.split(key)
+            actions, policy = act(params, search_key, states)
+            observation = jax.vmap(env.observation)(states)
+            after = jax.vmap(env.step)(states, actions)
+            done = after.terminated
+            fresh = jax.vmap(env.init)(jax.random.split(reset_key, batch), stats)
+            following = jax.tree.map(
+                lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old),
+                fresh, after)
+            record = {"observation": observation, "legal": states.legal_action_mask, "policy": policy,
+                      "reward": after.reward, "done": done,
+                      "dps": after.damage_done / jnp.maximum(after.time, 1e-3), "time": after.time}
+            return following, record
+
+        states, records = jax.lax.scan(decide, states, jax.random.split(key, length))
+        _, bootstrap = apply_fn(params, jax.vmap(env.observation)(states))
+
+        def discount_back(following_return, step):
+            value = step["reward"] + jnp.where(step["done"], 0.0, following_return)
+            return value, value
+
+        _, returns = jax.lax.scan(discount_back, bootstrap, records, reverse=True)
+        transitions = Transition(observation=records["observation"], legal=records["legal"],
+                                 policy=records["policy"], value=returns)
+        transitions = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), transitions)
+        done = records["done"]
+        finished = jnp.sum(done)
+
+        def mean_at_end(values):  # NaN when no episode ended in this unroll
+            return jnp.where(finished > 0, jnp.sum(jnp.where(done, values, 0.0)) / jnp.maximum(finished, 1),
+                             jnp.nan)
+
+        episode = {"episodes": finished, "dps": mean_at_end(records["dps"]),
+                   "clear_time": mean_at_end(records["time"]) if clear_time_objective else jnp.float32(jnp.nan)}
+        return states, transitions, episode
+
+    return play
