@@ -37,11 +37,13 @@ def _leaf(name: str, visits: int = 0, q=None, prior=None) -> dict[str, Any]:
 class Recommender:
     """Compiled policies for one env; `advise(state, mode, simulations, depth)` from any thread."""
 
-    def __init__(self, env: Env, apply_fn: Callable | None = None, params: Any = None):
+    def __init__(self, env: Env, apply_fn: Callable | None = None, params: Any = None,
+                 search_settings: dict[str, Any] | None = None):
         from sim.apl import load_apl
         from sim.policies import with_hold
 
         self.env, self.apply_fn, self.params = env, apply_fn, params
+        self.search_settings = search_settings or {}
         self.names = env.spec.action_names
         self.major = np.concatenate([np.asarray(env.spec.tables.major_cooldown), [False]])
         # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
@@ -50,13 +52,21 @@ class Recommender:
         if apply_fn is not None:
             self._net = jax.jit(lambda p, s: apply_fn(p, env.observation(s))[0])
 
+    @classmethod
+    def from_model(cls, env: Env, model) -> "Recommender":
+        """With a trained network (train.Model): its prior, and the leaf values it was trained with."""
+        if model is None:
+            return cls(env)
+        model.check_env(env)
+        return cls(env, model.apply, model.params, model.search_settings())
+
     @property
     def modes(self) -> tuple[str, ...]:
         return ("apl", "net", "mcts") if self.apply_fn is not None else ("apl", "mcts")
 
     def planner(self, simulations: int) -> Planner:
         if simulations not in self._planners:
-            config = SearchConfig(num_simulations=simulations)
+            config = SearchConfig(num_simulations=simulations, **self.search_settings)
             self._planners[simulations] = Planner(self.env, config, self.apply_fn, self.params)
         return self._planners[simulations]
 

@@ -18,6 +18,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table and write JSON.")
 app.add_typer(bench_app, name="bench")
 FIGHTS = ("patchwerk", "aoe", "route")
+CHECKPOINT_HELP = ("Trained model: an exported model or a training run (default: the shipped model under "
+                   "checkpoints/; 'none' = no network).")
+
+
+def checkpoint_option():
+    return typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP)
 
 
 def build_fight(fight: str, duration: float, targets: int, health: Optional[float],
@@ -163,6 +169,7 @@ def search_command(
                                                           "instead of expected values."),
     seed: int = typer.Option(0, help="Random seed."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the recommendation as JSON here."),
+    checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """Search one fight state and print the recommendation and the tree."""
     try:
@@ -172,12 +179,19 @@ def search_command(
         import sim
         from portunus.profile import load_profile
 
+        from train.model import resolve_model
+
+        model = resolve_model(checkpoint)
+        settings = model.search_settings() if model else {"rollout_steps": rollout_steps}
         config = search.SearchConfig(policy=policy, num_simulations=simulations, prior=prior,
-                                     rollout_steps=rollout_steps, expected_value=not sampled).validate()
+                                     expected_value=not sampled, **settings).validate()
+        chosen_fight = build_fight(fight, duration, targets, None, route, key_level)
         env = sim.make("retribution_paladin", load_profile(profile),
-                       build_fight(fight, duration, targets, None, route, key_level))
+                       chosen_fight.with_slots(model.slots) if model else chosen_fight)
+        if model:
+            model.check_env(env)
         state = search.state_from_sim(env, state_from_sim_at, jax.random.key(seed))
-        planner = search.Planner(env, config)
+        planner = search.Planner(env, config, model.apply if model else None, model.params if model else None)
         states = jax.tree.map(lambda x: x[None], state)
         planner.recommend(states, jax.random.key(seed), tree_depth=0)  # compile
         recommendation = planner.recommend(states, jax.random.key(seed), tree_depth=depth)
@@ -188,7 +202,8 @@ def search_command(
     console.print(f"state: t = {float(state.time):.1f} s, {env.spec.resource_names[0]} "
                   f"{float(state.resources[0]):.0f}, {alive} enemies alive, pull {int(state.pull_index) + 1}")
     console.print(f"recommended: [bold]{result['best_action']}[/]   hold cooldowns: [bold]{result['hold_action']}[/]"
-                  f"   ({simulations} simulations, {1000 * recommendation.search_seconds:.1f} ms)")
+                  f"   ({simulations} simulations, {1000 * recommendation.search_seconds:.1f} ms, "
+                  f"{f'network {model.path}' if model else 'no network: APL prior and rollouts'})")
     table = Table(title="actions")
     for column in ("action", "visits", "q", "prior"):
         table.add_column(column, justify="left" if column == "action" else "right")
@@ -322,16 +337,19 @@ def overlay_command(
     planner: Optional[str] = typer.Option(None, help="Use a `portunus serve` service at this URL instead "
                                                      "of searching in-process."),
     planner_timeout: float = typer.Option(1.0, min=0.05, max=30.0, help="Seconds to wait for the service."),
+    checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The rotation helper: reads the addon's barcode from the screen and shows what to press."""
     try:
         from overlay.config import DEFAULT_PATH
         from overlay.launch import build_overlay
         from portunus.profile import load_profile
+        from train.model import resolve_model
 
         config = _overlay_config(config_path, policy, simulations)
         app_window = build_overlay(config, config_path or DEFAULT_PATH, load_profile(profile),
-                                   planner_url=planner, planner_timeout=planner_timeout)
+                                   planner_url=planner, planner_timeout=planner_timeout,
+                                   model=None if planner else resolve_model(checkpoint))
     except InputError as error:
         fail(error)
     app_window.run(max_seconds=seconds)
@@ -353,6 +371,7 @@ def demo_command(
     screenshot: Optional[Path] = typer.Option(None, help="Save a PNG of the window when closing "
                                                          "(needs --seconds)."),
     virtual: bool = typer.Option(False, "--virtual-display", help="Run on a private Xvfb display."),
+    checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The overlay on a simulated fight played in real time: the whole path except the game."""
     import contextlib
@@ -361,14 +380,17 @@ def demo_command(
         from overlay.display import virtual_display
         from overlay.launch import build_demo
         from portunus.profile import load_profile
+        from train.model import resolve_model
 
         config = _overlay_config(config_path, policy, simulations)
         chosen_fight = build_fight(fight, duration, targets, None, route, None)
         character = load_profile(profile)
+        model = resolve_model(checkpoint)
     except InputError as error:
         fail(error)
     with (virtual_display() if virtual else contextlib.nullcontext()):
-        window = build_demo(config, chosen_fight, character, seed=seed, speed=speed, config_path=config_path)
+        window = build_demo(config, chosen_fight, character, seed=seed, speed=speed, config_path=config_path,
+                            model=model)
         shots = []
 
         def grab(app_window):
@@ -435,10 +457,11 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
     profile: Optional[Path] = typer.Option(None, help="SimC profile of the character (default: shipped)."),
-    policy: str = typer.Option("mcts", help="apl or mcts (net needs a trained checkpoint)."),
+    policy: str = typer.Option("mcts", help="apl, net (the network alone) or mcts."),
     simulations: int = typer.Option(64, help="Search simulations per state."),
     batch_sizes: str = typer.Option("1,4,16,64", help="Batch sizes compiled at start; requests are padded up."),
     max_wait_ms: float = typer.Option(15.0, min=0.0, max=100.0, help="How long to gather requests into a batch."),
+    checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The planner as a local HTTP + JSON service with dynamic batching (docs in README)."""
     from aiohttp import web
@@ -448,7 +471,7 @@ def serve_command(
     try:
         profile_text = profile.read_text() if profile is not None else None
         config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=_batch_sizes(batch_sizes),
-                              profile_text=profile_text)
+                              profile_text=profile_text, checkpoint=checkpoint)
         try:
             config.validate()
         except ValueError as error:
@@ -518,6 +541,7 @@ def _register_training_commands() -> None:
     app.command("finetune")(train_commands.finetune_command)
     app.command("evaluate")(train_commands.evaluate_command)
     app.command("plot")(train_commands.plot_command)
+    app.command("export")(train_commands.export_command)
 
 
 _register_training_commands()

@@ -102,13 +102,12 @@ def finetune_command(
     """Adapt a base model to one character (stats, talents) with a fraction of the training."""
     try:
         from portunus.profile import load_profile
-        from train.config import config_from_dict
         from train.model import load_model
         from train.trainer import Trainer
 
         load_profile(profile)  # a bad profile fails here, naming its line
         model = load_model(base)
-        base_config = config_from_dict(model.info["config"], f"{base} config")
+        base_config = read_config_of(model)
         config = base_config.replace(
             profiles=[str(profile.absolute())], warmstart_iterations=0,
             iterations=iterations or max(base_config.iterations // 4, 1),
@@ -198,3 +197,29 @@ def plot_command(
     out = out or run / "curves.png"
     learning_curves(records, out, f"{run.name}: {len(records)} logged iterations")
     console.print(f"wrote {out}")
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="A training run directory (its newest step) or RUN/steps/N."),
+    out: Path = typer.Argument(..., help="Model directory to create (model.json + params/)."),
+) -> None:
+    """Export a run's network as a small model directory for search, the overlay and the service."""
+    try:
+        import sim
+        from train.envs import parse_fight
+        from train.model import export_model, load_model, model_info
+
+        model = load_model(run)
+        config = read_config_of(model)
+        env = sim.make(config.spec, None, parse_fight(config.fights[0], config.slots))
+        info = {**model_info(config, env), "exported_from": str(run), "step": model.info.get("step")}
+        export_model(out, model.params, info)
+    except InputError as error:
+        fail(error)
+    console.print(f"wrote {out} (step {info['step']} of {run})")
+
+
+def read_config_of(model):
+    from train.config import config_from_dict
+
+    return config_from_dict(model.info["config"], f"{model.path} config")

@@ -35,11 +35,14 @@ QTRANSFORMS = {
 
 def make_evaluator(env: Env, config: SearchConfig, apply_fn: Callable | None = None, apl=None):
     """(params, state) -> (prior logits [A+1], value) for one state."""
-    if apply_fn is not None:
+    if apply_fn is not None and config.value == "network":
         return network_evaluator(env, apply_fn)
     apl = apl if apl is not None else load_apl(env)
-    prior = apl_prior(env, apl, config.apl_prior_logit) if config.prior == "apl" else uniform_prior(env)
     value = rollout_value(env, apl, config.rollout_steps)
+    if apply_fn is not None:  # the network's prior, valued by rollouts
+        network = network_evaluator(env, apply_fn)
+        return lambda params, state: (network(params, state)[0], value(state))
+    prior = apl_prior(env, apl, config.apl_prior_logit) if config.prior == "apl" else uniform_prior(env)
     return lambda params, state: (prior(state), value(state))
 
 

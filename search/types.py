@@ -10,6 +10,7 @@ import numpy as np
 POLICIES = ("gumbel", "muzero")
 QTRANSFORMS = ("default", "by_parent_and_siblings", "by_min_max", "completed_by_mix_value")
 PRIORS = ("apl", "uniform")
+VALUES = ("network", "rollout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,9 @@ class SearchConfig:
     prior / value without a network: "apl" puts `apl_prior_logit` on the APL's choice
         ("uniform": all legal actions alike); a leaf's value is `rollout_steps` APL
         decisions, then the rollout's damage rate extrapolated to the end of the fight.
+    value with a network: "network" (its value head) or "rollout" (the network's prior
+        with the APL rollout value above: exact short-horizon damage differences, which
+        a learned value's errors can swamp).
     qtransform: "default" is the policy's own (min-max by parent and siblings for
         muzero, completed-by-mix-value for gumbel).
     """
@@ -34,6 +38,7 @@ class SearchConfig:
     prior: str = "apl"
     apl_prior_logit: float = 2.0
     rollout_steps: int = 8
+    value: str = "network"
     qtransform: str = "default"
     dirichlet_fraction: float = 0.0
     dirichlet_alpha: float = 0.3
@@ -47,6 +52,7 @@ class SearchConfig:
         checks = [
             (self.policy in POLICIES, f"policy must be one of {', '.join(POLICIES)}, got '{self.policy}'"),
             (self.qtransform in QTRANSFORMS, f"qtransform must be one of {', '.join(QTRANSFORMS)}"),
+            (self.value in VALUES, f"value must be one of {', '.join(VALUES)}, got '{self.value}'"),
             (self.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, got '{self.prior}'"),
             (1 <= self.num_simulations <= 100_000, f"num_simulations must be 1..100000, got {self.num_simulations}"),
             (self.max_depth is None or self.max_depth >= 1, "max_depth must be >= 1"),

@@ -35,7 +35,7 @@ def get(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def service():
-    with running_service(["--policy", "mcts", "--simulations", str(SIMULATIONS), "--batch-sizes", "1,8",
+    with running_service(["--policy", "mcts", "--checkpoint", "none", "--simulations", str(SIMULATIONS), "--batch-sizes", "1,8",
                           "--max-wait-ms", "20"]) as (url, process):
         yield url, process
     assert process.returncode == 0, "the service did not shut down cleanly on SIGTERM"
@@ -102,7 +102,9 @@ def test_bad_input_is_a_4xx_naming_the_field_and_service_keeps_serving(service, 
         ok, _ = post(f"{url}/v1/recommend", {"snapshot": good})
         assert ok == 200
     got, answer = post(f"{url}/v1/configure", {"policy": "net"})
-    assert got == 400 and "policy: must be one of apl, mcts" in answer["error"]
+    assert got == 400 and "policy: 'net' needs a trained model" in answer["error"]
+    got, answer = post(f"{url}/v1/configure", {"policy": "greedy"})
+    assert got == 400 and "policy: must be one of apl, net, mcts" in answer["error"]
     got, answer = post(f"{url}/v1/configure", {"simulations": 0})
     assert got == 400 and "simulations: must be 1..4096" in answer["error"]
     assert get(f"{url}/v1/metrics")["client_errors"] >= len(cases) + 2

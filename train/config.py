@@ -15,6 +15,7 @@ from typing import Any
 from portunus.errors import InputError, closest, line_of
 
 SEARCH_POLICIES = ("gumbel", "muzero")
+SEARCH_VALUES = ("network", "rollout")
 # Fields a resumed run may change: how long it goes on and how it reports.
 RESUMABLE_FIELDS = ("iterations", "checkpoint_every", "keep_checkpoints", "log_every")
 
@@ -33,6 +34,8 @@ class TrainConfig:
     num_simulations: int = 16            # search per self-play decision
     search_policy: str = "gumbel"
     gumbel_scale: float = 1.0            # exploration in self-play (0 = deterministic)
+    search_value: str = "network"        # leaf values: the value head, or APL rollouts (search/types.py)
+    rollout_steps: int = 8               # APL decisions per leaf when search_value = "rollout"
     warmstart_iterations: int = 0        # first iterations imitate the default APL
     width: int = 128
     blocks: int = 2
@@ -61,12 +64,16 @@ class TrainConfig:
         for name in ("learning_rate", "max_grad_norm", "value_loss_weight"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{where}: {name} must be > 0, got {getattr(self, name)}")
-        for name in ("weight_decay", "gumbel_scale", "warmup_steps", "warmstart_iterations", "min_replay"):
+        for name in ("weight_decay", "gumbel_scale", "warmup_steps", "warmstart_iterations", "min_replay",
+                     "rollout_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"{where}: {name} must be >= 0, got {getattr(self, name)}")
         if self.search_policy not in SEARCH_POLICIES:
             raise InputError(f"{where}: search_policy must be one of {', '.join(SEARCH_POLICIES)}, "
                              f"got '{self.search_policy}'")
+        if self.search_value not in SEARCH_VALUES:
+            raise InputError(f"{where}: search_value must be one of {', '.join(SEARCH_VALUES)}, "
+                             f"got '{self.search_value}'")
         if not self.fights:
             raise InputError(f"{where}: fights must name at least one fight")
         if not self.profiles:

@@ -19,7 +19,6 @@ import numpy as np
 import sim
 from search.evaluator import masked_logits
 from search.planner import make_search
-from search.types import SearchConfig
 from sim.apl import load_apl
 from sim.env import Env
 from sim.types import OBJECTIVE_CLEAR_TIME, State
@@ -46,7 +45,7 @@ def policy_step(env: Env, policy: str, model: Model | None, simulations: int) ->
             logits, _ = model.apply(model.params, jax.vmap(env.observation)(states))
             return jnp.argmax(masked_logits(logits, states.legal_action_mask), axis=-1)
         return net
-    search = make_search(env, SearchConfig(num_simulations=simulations), model.apply)
+    search = make_search(env, model.search_config(simulations), model.apply)
     return lambda key, states: search(model.params, key, states).action
 
 

@@ -38,6 +38,16 @@ class Model:
     def slots(self) -> int:
         return int(self.info["slots"])
 
+    def search_settings(self) -> dict[str, Any]:
+        """The leaf values this model was trained with (SearchConfig fields)."""
+        trained = self.info.get("config", {})
+        return {"value": trained.get("search_value", "network"), "rollout_steps": int(trained.get("rollout_steps", 8))}
+
+    def search_config(self, simulations: int = 64):
+        from search.types import SearchConfig
+
+        return SearchConfig(num_simulations=simulations, **self.search_settings()).validate()
+
     def check_env(self, env) -> None:
         """The env must have the spec, actions and observation size the network was trained on."""
         if env.spec.name != self.info["spec"]:
@@ -54,10 +64,20 @@ def model_info(config, env) -> dict[str, Any]:
 
 def _restore_params(directory: Path):
     try:
-        return ocp.StandardCheckpointer().restore(directory.absolute())
+        with ocp.StandardCheckpointer() as checkpointer:
+            return checkpointer.restore(directory.absolute())
     except Exception as error:  # damaged or missing files
         raise InputError(f"cannot read network parameters from {directory}: {type(error).__name__}: "
                          f"{str(error).strip().splitlines()[0][:300] if str(error).strip() else ''}") from None
+
+
+def resolve_model(choice: str | Path | None) -> "Model | None":
+    """A command's --checkpoint: None = the shipped model if there is one, "none" = no network."""
+    if choice is not None and str(choice).lower() == "none":
+        return None
+    if choice is None and not (DEFAULT_MODEL / MODEL_FILE).exists():
+        return None
+    return load_model(choice)
 
 
 def load_model(path: str | Path | None = None) -> Model:
@@ -106,8 +126,8 @@ def export_model(path: str | Path, params, info: dict[str, Any]) -> Path:
     if (path / MODEL_FILE).exists():
         raise InputError(f"{path} already holds a model; choose another directory or remove it first")
     path.mkdir(parents=True, exist_ok=True)
-    checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save((path / "params").absolute(), params)
-    checkpointer.wait_until_finished()
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save((path / "params").absolute(), params)
+        checkpointer.wait_until_finished()
     write_json_atomic(path / MODEL_FILE, info)
     return path

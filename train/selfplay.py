@@ -26,6 +26,7 @@ def search_actor(env: Env, config, apply_fn: Callable):
     """(params, key, states) -> (actions, policy targets) from Gumbel MuZero / PUCT search."""
     search = make_search(env, SearchConfig(policy=config.search_policy, num_simulations=config.num_simulations,
                                            gumbel_scale=config.gumbel_scale, expected_value=True,
+                                           value=config.search_value, rollout_steps=config.rollout_steps,
                                            dirichlet_fraction=0.25 if config.search_policy == "muzero" else 0.0),
                          apply_fn)
 

@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-POLICIES = ("apl", "mcts")
+from search.evaluator import masked_logits
+
+POLICIES = ("apl", "net", "mcts")
 MAX_TREE_DEPTH = 6
 
 
@@ -24,11 +27,11 @@ class EngineConfig:
     batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
     profile_text: str | None = None      # SimC profile text; None = the shipped character
     spec: str = "retribution_paladin"
+    checkpoint: str | None = None        # trained model; None = the shipped one if present, "none" = no network
 
     def validate(self) -> "EngineConfig":
         if self.policy not in POLICIES:
-            raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {self.policy!r}"
-                             + (" (the network needs a trained checkpoint)" if self.policy == "net" else ""))
+            raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {self.policy!r}")
         if not 1 <= self.simulations <= 4096:
             raise ValueError(f"simulations: must be 1..4096, got {self.simulations}")
         if not self.batch_sizes or any(not 1 <= b <= 1024 for b in self.batch_sizes):
@@ -47,11 +50,25 @@ class PlanningEngine:
         self.config = config.validate()
         self.batch_sizes = tuple(sorted(set(config.batch_sizes)))
         profile = parse_profile(config.profile_text, "profile") if config.profile_text else load_profile()
-        self.env = sim.live_env(config.spec, profile)
+        from train.model import resolve_model
+
+        self.model = resolve_model(config.checkpoint)
+        self.env = sim.live_env(config.spec, profile, slots=self.model.slots if self.model else 8)
         self.profile_name = profile.name
         env = self.env
+        if self.model is not None:
+            self.model.check_env(env)
+        if config.policy == "net" and self.model is None:
+            raise ValueError("policy: 'net' needs a trained model (--checkpoint)")
         if config.policy == "mcts":
-            self.planner = Planner(env, SearchConfig(num_simulations=config.simulations))
+            search_config = (self.model.search_config(config.simulations) if self.model
+                             else SearchConfig(num_simulations=config.simulations))
+            self.planner = Planner(env, search_config, self.model.apply if self.model else None,
+                                   self.model.params if self.model else None)
+        elif config.policy == "net":
+            model = self.model
+            self._net = jax.jit(jax.vmap(with_hold(env, lambda state: jnp.argmax(masked_logits(
+                model.apply(model.params, env.observation(state))[0], state.legal_action_mask)))))
         else:
             self._apl = jax.jit(jax.vmap(with_hold(env, load_apl(env))))
 
@@ -87,7 +104,7 @@ class PlanningEngine:
             results = [recommendation.to_dict(i) for i in range(len(states))]
         else:
             start = time.perf_counter()
-            best, hold = (np.asarray(a) for a in self._apl(batch))
+            best, hold = (np.asarray(a) for a in (self._net if self.config.policy == "net" else self._apl)(batch))
             seconds = time.perf_counter() - start
             major = np.asarray(self.env.spec.tables.major_cooldown)
             results = []

@@ -138,7 +138,8 @@ def _ready_engine(config: EngineConfig) -> PlanningEngine:
 def _describe(engine: PlanningEngine) -> dict:
     c = engine.config
     return {"spec": engine.env.spec.name, "profile": engine.profile_name, "policy": c.policy,
-            "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes)}
+            "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes),
+            "model": str(engine.model.path) if engine.model else None}
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,0 +1,250 @@
+"""Training end to end on a tiny config: learning, checkpoints, resume after a kill,
+8 forced CPU devices, damaged or mismatched checkpoints, evaluation, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from portunus.errors import InputError
+from train.config import TrainConfig, config_from_dict, load_config
+
+TINY = dict(fights=("patchwerk:12",), envs_per_fight=8, unroll_length=4, num_simulations=4, batch_size=32,
+            min_replay=32, replay_size=256, width=16, blocks=1, warmup_steps=4, learning_rate=3e-3,
+            checkpoint_every=2)
+TINY_TOML = textwrap.dedent("""\
+    fights = ["patchwerk:12"]
+    envs_per_fight = 8
+    unroll_length = 4
+    num_simulations = 4
+    batch_size = 32
+    min_replay = 32
+    replay_size = 256
+    width = 16
+    blocks = 1
+    warmup_steps = 4
+    learning_rate = 3e-3
+    checkpoint_every = 2
+    iterations = 5
+    warmstart_iterations = 2
+""")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def portunus(*args, env=None, check=True):
+    result = subprocess.run([sys.executable, "-m", "portunus.cli", *map(str, args)], capture_output=True,
+                            text=True, cwd=REPO, env={**os.environ, **(env or {})}, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def params_of(run: Path):
+    from train.model import load_model
+
+    return load_model(run).params
+
+
+def assert_same_tree(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_config_file_errors_name_the_key_and_line(tmp_path):
+    path = tmp_path / "train.toml"
+    path.write_text("envs_per_fight = 8\nunrol_length = 4\n")
+    with pytest.raises(InputError, match=r"train.toml:2: unknown key 'unrol_length' \(did you mean 'unroll_length'"):
+        load_config(path)
+    path.write_text("fights = \"patchwerk\"\n")
+    with pytest.raises(InputError, match=r":1: 'fights' must be a list of strings"):
+        load_config(path)
+    path.write_text("batch_size = 0\n")
+    with pytest.raises(InputError, match="batch_size must be >= 1"):
+        load_config(path)
+    assert load_config(None) == TrainConfig()
+    base = config_from_dict(TINY)
+    assert base.mismatch(base.replace(iterations=99)) is None  # how long a run goes on may change
+    assert "field 'width' is 16 in the run, 32 requested" in base.mismatch(base.replace(width=32))
+
+
+def test_tiny_run_learns_writes_and_rereads_its_checkpoint(tmp_path):
+    from train.model import load_model
+    from train.trainer import Trainer
+
+    config = config_from_dict({**TINY, "iterations": 10, "warmstart_iterations": 10, "checkpoint_every": 5})
+    trainer = Trainer(config, tmp_path / "run")
+    losses = []
+    trainer.run(on_iteration=lambda result: losses.append(result.metrics["learn/loss"]))
+    final = jax.device_get(trainer.carry.train.params)
+    trainer.close()
+    learned = [loss for loss in losses if loss == loss]  # NaN until the replay holds min_replay items
+    assert len(learned) >= 8
+    assert np.mean(learned[-3:]) < 0.8 * learned[0], learned  # imitating the APL: the loss falls
+    assert sorted(int(p.name) for p in (tmp_path / "run" / "steps").iterdir()) == [5, 10]
+    assert_same_tree(load_model(tmp_path / "run").params, final)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == list(range(1, 11))
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    with pytest.raises(InputError, match="already holds a run; pass --resume"):
+        Trainer(config, tmp_path / "run")
+
+
+def test_resume_after_a_kill_continues_exactly(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    portunus("train", "--config", tmp_path / "tiny.toml", "--run", straight)
+    # Killed after iteration 3: the checkpoint of iteration 2 survives, iteration 3 is lost.
+    result = portunus("train", "--config", tmp_path / "tiny.toml", "--run", killed, "--stop-after", 3, check=False)
+    assert result.returncode == 137
+    assert sorted(p.name for p in (killed / "steps").iterdir()) == ["2"]
+    portunus("train", "--run", killed, "--resume")
+    assert_same_tree(params_of(killed), params_of(straight))
+    read = lambda run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    a, b = read(straight), read(killed)
+    assert [r["iteration"] for r in b] == [1, 2, 3, 4, 5]  # the lost iteration 3 is logged once
+    for x, y in zip(a, b):
+        assert x["learn/loss"] == y["learn/loss"] or (x["learn/loss"] is None and y["learn/loss"] is None)
+    mismatch = portunus("train", "--run", killed, "--resume", "--config", tmp_path / "tiny.toml", "--seed", 7,
+                        check=False)
+    assert mismatch.returncode == 2 and "config mismatch on resume" in mismatch.stderr
+    assert "field 'seed' is 0 in the run, 7 requested" in mismatch.stderr
+
+
+EIGHT_DEVICES = textwrap.dedent("""\
+    import json, sys, jax, numpy as np
+    from train.config import config_from_dict
+    from train.trainer import Trainer
+    config = config_from_dict(json.loads(sys.argv[1]))
+    trainer = Trainer(config, sys.argv[2])
+    states = trainer.carry.envs[0]
+    losses = []
+    trainer.run(on_iteration=lambda r: losses.append(r.metrics["learn/loss"]))
+    print(json.dumps({"devices": len(jax.devices()), "mesh": int(trainer.mesh.devices.size),
+                      "env_devices": len(states.time.sharding.device_set),
+                      "shard_rows": [s.data.shape[0] for s in trainer.carry.envs[0].time.addressable_shards],
+                      "params_replicated": bool(jax.tree.leaves(trainer.carry.train.params)[0].sharding.is_fully_replicated),
+                      "losses": losses}))
+""")
+
+
+def test_eight_cpu_devices_train_with_the_sharded_step(tmp_path):
+    config = json.dumps({**TINY, "fights": ["patchwerk:12"], "iterations": 5, "warmstart_iterations": 5})
+    outputs = {}
+    for devices in (8, 1):
+        flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+        result = subprocess.run([sys.executable, "-c", EIGHT_DEVICES, config, str(tmp_path / f"run{devices}")],
+                                capture_output=True, text=True, cwd=REPO, timeout=600,
+                                env={**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs[devices] = json.loads(result.stdout.strip().splitlines()[-1])
+    eight, one = outputs[8], outputs[1]
+    assert eight["devices"] == 8 and eight["mesh"] == 8 and eight["env_devices"] == 8
+    assert eight["shard_rows"] == [1] * 8 and eight["params_replicated"]
+    # Same seeds, same data: only the order of floating-point sums differs between layouts.
+    learned = [(x, y) for x, y in zip(eight["losses"], one["losses"]) if x == x]
+    assert learned and all(abs(x - y) <= 1e-3 * abs(y) for x, y in learned), learned
+
+
+def test_damaged_or_mismatched_checkpoints_are_clear_errors(tmp_path):
+    from train.checkpoints import RunDirectory
+    from train.model import load_model
+    from train.trainer import Trainer
+
+    config = config_from_dict({**TINY, "iterations": 2, "warmstart_iterations": 2})
+    run = tmp_path / "run"
+    trainer = Trainer(config, run)
+    trainer.run()
+    trainer.close()
+    with pytest.raises(InputError, match="config mismatch on resume .* field 'width' is 16 in the run, 24 requested"):
+        RunDirectory(run, config.replace(width=24), resume=True)
+    with pytest.raises(InputError, match="is not a training run"):
+        Trainer(config, tmp_path / "nothing", resume=True)
+    # Damage every data file of the newest checkpoint: resume and model loading name it.
+    for path in (run / "steps" / "2").rglob("*"):
+        if path.is_file() and path.stat().st_size > 0 and "METADATA" not in path.name:
+            path.write_bytes(b"\0garbage" * 3)
+    with pytest.raises(InputError, match=r"checkpoint .*steps/2 is unreadable"):
+        Trainer(config, run, resume=True)
+    with pytest.raises(InputError, match="cannot read network parameters from .*steps/2/params"):
+        load_model(run)
+    with pytest.raises(InputError, match="neither a model directory"):
+        load_model(tmp_path)
+    assert (run / "config.json").exists()  # nothing was deleted
+
+
+def test_evaluate_plays_every_policy_on_the_same_seeds(tmp_path):
+    from portunus.plots import evaluation_bars
+    from train.evaluate import evaluate, separated, to_json
+    from train.model import export_model, load_model, model_info
+    from train.trainer import Trainer
+
+    config = config_from_dict({**TINY, "iterations": 1})
+    trainer = Trainer(config, tmp_path / "run")
+    trainer.run()
+    trainer.close()
+    model = load_model(export_model(tmp_path / "model", jax.device_get(trainer.carry.train.params),
+                                    model_info(config, trainer.envs[0][1])))
+    outcomes = evaluate({"m": model}, ("patchwerk:8", "aoe:2"), episodes=3, simulations=4, seed=5)
+    again = evaluate({"m": model}, ("patchwerk:8",), episodes=3, simulations=4, seed=5)
+    assert outcomes[0].results == again[0].results  # same seeds, same numbers
+    assert [o.objective for o in outcomes] == ["dps", "clear_time"]
+    for outcome in outcomes:
+        assert list(outcome.results) == ["apl", "m net", "m net+mcts"]
+        for entry in outcome.results.values():
+            stats = entry[outcome.objective]
+            assert stats["n"] == 3 and stats["low"] <= stats["mean"] <= stats["high"]
+    assert separated({"low": 2, "high": 3}, {"low": 0, "high": 1.5}, lower_is_better=False)
+    assert not separated({"low": 1, "high": 3}, {"low": 0, "high": 1.5}, lower_is_better=False)
+    assert separated({"low": 0, "high": 1}, {"low": 2, "high": 3}, lower_is_better=True)
+    evaluation_bars(to_json(outcomes, {}), tmp_path / "eval.png")
+    assert (tmp_path / "eval.png").stat().st_size > 5000
+    with pytest.raises(InputError, match="already holds a model"):
+        export_model(tmp_path / "model", trainer.carry.train.params, {})
+
+
+def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
+    from train.model import load_model
+    from train.trainer import Trainer
+
+    base_run = tmp_path / "base"
+    trainer = Trainer(config_from_dict({**TINY, "iterations": 4, "warmstart_iterations": 2}), base_run)
+    trainer.run()
+    trainer.close()
+    profile = tmp_path / "me.simc"
+    profile.write_text((REPO / "portunus" / "profiles" / "retribution_paladin_default.simc").read_text()
+                       .replace("\nlevel=", "\ngear_crit_rating=2000\nlevel=", 1))
+    tuned = tmp_path / "tuned"
+    portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare")
+    config = json.loads((tuned / "config.json").read_text())
+    assert config["profiles"] == [str(profile)] and config["iterations"] == 1
+    assert config["learning_rate"] == pytest.approx(TINY["learning_rate"] * 0.3)
+    base, after = load_model(base_run).params, load_model(tuned).params
+    changed = [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(base), jax.tree.leaves(after))]
+    assert any(changed)  # it trained from the base's weights ...
+    close = [np.max(np.abs(np.asarray(x) - np.asarray(y))) < 0.1 for x, y in zip(jax.tree.leaves(base),
+                                                                                jax.tree.leaves(after))]
+    assert all(close)  # ... not from a fresh initialization
+    bad = portunus("finetune", "--from", base_run, "--profile", tmp_path / "missing.simc", "--run",
+                   tmp_path / "x", check=False)
+    assert bad.returncode == 2 and "missing.simc" in bad.stderr
+
+
+def test_plot_draws_learning_curves(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"iteration": i, "learn/loss": 2.0 / i, "learn/policy_entropy": 1.0, "selfplay/patchwerk/dps": 9000 + i,
+              "selfplay/patchwerk/clear_time": None, "selfplay/steps_per_second": 100.0} for i in range(1, 6)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = portunus("plot", run)
+    assert (run / "curves.png").stat().st_size > 5000, result.stdout
+    (run / "metrics.jsonl").write_text("{not json\n")
+    bad = portunus("plot", run, check=False)
+    assert bad.returncode == 2 and "metrics.jsonl:1: not a JSON line" in bad.stderr
