@@ -129,3 +129,34 @@ def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, p
     return {"benchmark": "search", "policy": policy, "environment": environment(), "results": rows,
             "evaluators": {"apl": "APL prior, 8-step APL rollouts",
                            "network": "PolicyValueNet width 128, 2 blocks, random weights"}}
+
+
+def bench_selfplay(envs_per_fight: list[int], config=None, repeats: int = 3, progress=None) -> dict:
+    """Self-play training throughput: decisions per second of whole iterations (search for every
+    decision, replay, learning) per number of environments, compile excluded."""
+    import tempfile
+
+    from train.config import TrainConfig
+    from train.trainer import Trainer
+
+    config = config or TrainConfig()
+    rows = []
+    for envs in envs_per_fight:
+        sized = config.replace(envs_per_fight=envs, warmstart_iterations=0, min_replay=0)
+        with tempfile.TemporaryDirectory() as run:
+            trainer = Trainer(sized, run)
+            start = time.perf_counter()
+            trainer.iterate()
+            compile_seconds = time.perf_counter() - start
+            seconds = [trainer.iterate().seconds for _ in range(repeats)]
+            trainer.close()
+        decisions = len(sized.fights) * envs * sized.unroll_length
+        median = statistics.median(seconds)
+        row = {"envs_per_fight": envs, "environments": len(sized.fights) * envs,
+               "decisions_per_iteration": decisions, "median_iteration_s": median,
+               "decisions_per_second": decisions / median, "first_iteration_s": compile_seconds,
+               "simulations": sized.num_simulations, "search_value": sized.search_value}
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+    return {"benchmark": "selfplay", "environment": environment(), "config": config.to_dict(), "results": rows}

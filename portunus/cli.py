@@ -279,6 +279,34 @@ def bench_sim_command(
     write_json(json_path, result)
 
 
+@bench_app.command("selfplay")
+def bench_selfplay_command(
+    envs_per_fight: str = typer.Option("32,128", help="Environments per fight to measure."),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Training TOML (default: built-in)."),
+    repeats: int = typer.Option(3, min=1, help="Timed iterations per size."),
+    json_path: Path = typer.Option(Path("bench-results/selfplay.json"), "--json", help="Where to write the JSON."),
+) -> None:
+    """Self-play training throughput (decisions/s of whole iterations) against batch size."""
+    from portunus.bench import bench_selfplay
+    from train.config import load_config
+
+    try:
+        config = load_config(config_path)
+        sizes = [int(n) for n in envs_per_fight.split(",")]
+    except (InputError, ValueError) as error:
+        fail(error)
+    result = bench_selfplay(sizes, config, repeats, progress=lambda row: console.print(f"  {row}"))
+    table = Table(title=f"self-play ({config.num_simulations} simulations, {config.search_value} values)")
+    for column in ("envs/fight", "decisions/iteration", "median s", "decisions/s", "first iteration s"):
+        table.add_column(column, justify="right")
+    for row in result["results"]:
+        table.add_row(str(row["envs_per_fight"]), str(row["decisions_per_iteration"]),
+                      f"{row['median_iteration_s']:.2f}", f"{row['decisions_per_second']:,.0f}",
+                      f"{row['first_iteration_s']:.1f}")
+    console.print(table)
+    write_json(json_path, result)
+
+
 @bench_app.command("policies")
 def bench_policies_command(
     policies: str = typer.Option("apl,simple,greedy,random", help="Policies to compare."),

@@ -133,10 +133,8 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, epi
     from train.evaluate import evaluate, to_json
 
     names = tuple(name.strip() for name in fights.split(","))
-    with console.status("evaluating") as status:
-        outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
-                            on_progress=lambda text: status.update(f"evaluating {text}"))
-    for outcome in outcomes:
+
+    def show(outcome) -> None:
         table = Table(title=f"{outcome.fight} ({episodes} episodes, seed {seed})")
         for column in ("policy", "DPS (95 %)", "clear time s (95 %)"):
             table.add_column(column, justify="left" if column == "policy" else "right")
@@ -145,6 +143,10 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, epi
             table.add_row(label, f"{entry['dps']['mean']:,.0f} [{entry['dps']['low']:,.0f}, {entry['dps']['high']:,.0f}]",
                           "-" if clear is None else f"{clear['mean']:.1f} [{clear['low']:.1f}, {clear['high']:.1f}]")
         console.print(table)
+
+    with console.status("evaluating") as status:
+        outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
+                            on_progress=lambda text: status.update(f"evaluating {text}"), on_result=show)
     result = to_json(outcomes, {"episodes": episodes, "simulations": simulations, "seed": seed,
                                 "profile": str(profile) if profile else "default",
                                 "models": {label: str(model.path) for label, model in models.items()}})

@@ -171,3 +171,22 @@ def test_search_with_the_flax_network_runs():
     states = jax.vmap(env.init)(jax.random.split(jax.random.key(1), 4))
     recommendation = plan.recommend(states)
     assert recommendation.visit_counts.sum(axis=1).tolist() == [16] * 4
+
+
+def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile):
+    """-(rollout time + health left / steady rate) x scale: a burst inside the rollout shortens the
+    estimate only by the health it removed, never by extrapolating its rate."""
+    from search.evaluator import rollout_value
+
+    env = sim.make(profile=test_profile, fight=sim.aoe(targets=4))
+    apl = load_apl(env)
+    state = env.init(jax.random.key(0))
+    nominal = float(env.spec.settings["nominal_dps"])
+    scale = 1.0 / float(env.fight.time_limit)
+    for steps in (0, 6):
+        end = state
+        for _ in range(steps):
+            end = env.step(end, apl(end))
+        left = float(jnp.sum(end.enemy_health * end.enemy_alive))
+        expected = -((float(end.time) - float(state.time)) + left / nominal) * scale
+        assert float(rollout_value(env, apl, steps)(state)) == pytest.approx(expected, rel=1e-5)

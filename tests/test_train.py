@@ -19,7 +19,7 @@ from train.config import TrainConfig, config_from_dict, load_config
 
 TINY = dict(fights=("patchwerk:12",), envs_per_fight=8, unroll_length=4, num_simulations=4, batch_size=32,
             min_replay=32, replay_size=256, width=16, blocks=1, warmup_steps=4, learning_rate=3e-3,
-            checkpoint_every=2)
+            checkpoint_every=2, rollout_steps=2)
 TINY_TOML = textwrap.dedent("""\
     fights = ["patchwerk:12"]
     envs_per_fight = 8
@@ -33,6 +33,7 @@ TINY_TOML = textwrap.dedent("""\
     warmup_steps = 4
     learning_rate = 3e-3
     checkpoint_every = 2
+    rollout_steps = 2
     iterations = 5
     warmstart_iterations = 2
 """)

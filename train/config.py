@@ -33,10 +33,10 @@ class TrainConfig:
     unroll_length: int = 16              # decisions per environment per iteration
     num_simulations: int = 16            # search per self-play decision
     search_policy: str = "gumbel"
-    gumbel_scale: float = 1.0            # exploration in self-play (0 = deterministic)
-    search_value: str = "network"        # leaf values: the value head, or APL rollouts (search/types.py)
+    gumbel_scale: float = 0.5            # exploration in self-play (0 = deterministic)
+    search_value: str = "rollout"        # leaf values: APL rollouts, or the value head (docs/training.md)
     rollout_steps: int = 8               # APL decisions per leaf when search_value = "rollout"
-    warmstart_iterations: int = 0        # first iterations imitate the default APL
+    warmstart_iterations: int = 40       # first iterations imitate the default APL
     width: int = 128
     blocks: int = 2
     learning_rate: float = 1e-3
@@ -45,12 +45,12 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     value_loss_weight: float = 1.0
     batch_size: int = 256
-    updates_per_iteration: int = 4
+    updates_per_iteration: int = 8
     replay_size: int = 32_768
-    min_replay: int = 512
+    min_replay: int = 1024
     seed: int = 0
-    iterations: int = 200
-    checkpoint_every: int = 25
+    iterations: int = 140
+    checkpoint_every: int = 20
     keep_checkpoints: int = 3
     log_every: int = 1
 

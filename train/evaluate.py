@@ -82,7 +82,8 @@ class FightResult:
 
 def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32, simulations: int = 64,
              seed: int = 0, profile=None, spec: str = "retribution_paladin",
-             on_progress: Callable[[str], None] | None = None) -> list[FightResult]:
+             on_progress: Callable[[str], None] | None = None,
+             on_result: Callable[[FightResult], None] | None = None) -> list[FightResult]:
     """APL once per fight, then `net` and `net+mcts` for each model (label -> Model)."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
@@ -108,6 +109,8 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
                 entry["timed_out"] = int(np.sum(~np.asarray(final.terminated) | (time >= env.fight.time_limit - 1e-3)))
             results[label] = entry
         outcomes.append(FightResult(name, "clear_time" if clear else "dps", results))
+        if on_result is not None:
+            on_result(outcomes[-1])
     return outcomes
 
 
