@@ -2,7 +2,8 @@
 
 An exported model (what ships under checkpoints/) is a directory with
 `model.json` (spec, network sizes, enemy slots, the training config, and the
-evaluation if one was run) and `params/` (orbax). `load_model` also accepts a
+evaluation if one was run) and `params.msgpack` (flax serialization: one small
+file, where an orbax directory is a tree of tiny files). `load_model` also accepts a
 run directory (its newest checkpoint) or one checkpoint step inside a run.
 """
 
@@ -13,13 +14,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
+from flax import serialization
 
 from portunus.errors import InputError
 from train.checkpoints import CONFIG_FILE, STEPS_DIR, read_config, write_json_atomic
 from train.network import PolicyValueNet
 
 MODEL_FILE = "model.json"
+PARAMS_FILE = "params.msgpack"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "checkpoints" / "retribution_paladin"
 
 
@@ -88,7 +92,10 @@ def load_model(path: str | Path | None = None) -> Model:
             info = json.loads((path / MODEL_FILE).read_text())
         except json.JSONDecodeError as error:
             raise InputError(f"not valid JSON: {error.msg}", str(path / MODEL_FILE), error.lineno) from None
-        params = _restore_params(path / "params")
+        try:
+            params = serialization.msgpack_restore((path / PARAMS_FILE).read_bytes())
+        except (OSError, ValueError, TypeError) as error:
+            raise InputError(f"cannot read network parameters: {error}", str(path / PARAMS_FILE)) from None
     else:
         run, step_dir = (path, None)
         if (path.parent.name == STEPS_DIR) and path.name.isdigit():
@@ -126,8 +133,8 @@ def export_model(path: str | Path, params, info: dict[str, Any]) -> Path:
     if (path / MODEL_FILE).exists():
         raise InputError(f"{path} already holds a model; choose another directory or remove it first")
     path.mkdir(parents=True, exist_ok=True)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save((path / "params").absolute(), params)
-        checkpointer.wait_until_finished()
+    temporary = path / (PARAMS_FILE + ".tmp")
+    temporary.write_bytes(serialization.to_bytes(jax.device_get(params)))
+    temporary.replace(path / PARAMS_FILE)
     write_json_atomic(path / MODEL_FILE, info)
     return path
