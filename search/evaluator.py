@@ -47,18 +47,13 @@ def uniform_prior(env: Env):
     return prior
 
 
-def remaining_health(env: Env, state: State) -> jax.Array:
-    """Health left in the current pull and every later one."""
-    later = jnp.arange(env.fight.num_pulls) > state.pull_index
-    return jnp.sum(state.enemy_health * state.enemy_alive) + jnp.sum(
-        jnp.where(later[:, None], env.fight_tables.pull_health, 0.0))
-
-
 def rollout_value(env: Env, apl, steps: int):
     """Value of a state: `steps` APL decisions, then the rest at a steady rate."""
     f = env.fight_tables
     num_pulls = env.fight.num_pulls
     nominal = float(env.spec.settings.get("nominal_dps", 1.0))
+    enemies = jnp.sum(f.pull_health > 0, axis=1)
+    later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
 
     def value(state: State) -> jax.Array:
         def body(s, _):
@@ -70,16 +65,19 @@ def rollout_value(env: Env, apl, steps: int):
         # outweighed the differences between actions: measured in tests/test_search.py.)
         time_left = jnp.maximum(f.time_limit - end.time, 0.0)
         damage_value = (end.damage_done - state.damage_done + nominal * time_left) * f.reward_scale
-        # Clear-time objective: elapsed + remaining health at a steady rate + travel. The rate
-        # must not depend on the rollout: a burst extrapolated over minutes of remaining health
-        # outweighs everything else (measured: search then cleared an AoE pack in 281 s where
-        # its own APL took 231 s).
+        # Clear-time objective: elapsed + the current pull's health at its steady rate + each
+        # later pull at its own + travel. The rates must not depend on the rollout: a burst
+        # extrapolated over minutes of remaining health outweighs everything else (measured:
+        # search then cleared an AoE pack in 281 s where its own APL took 231 s); and a later
+        # pull's rate is its own enemies', or killing one enemy now would look like slowing
+        # the group down for the rest of the dungeon. No clipping at the timer: a pessimistic
+        # estimate would flatten every sibling to the same value.
+        alive_now = jnp.sum(end.enemy_alive)
         group_now = jnp.sum(jnp.where(jnp.arange(num_pulls) == end.pull_index, f.group_dps, 0.0))
-        total_rate = nominal + group_now * jnp.maximum(jnp.sum(end.enemy_alive), 1)
+        current = jnp.sum(end.enemy_health * end.enemy_alive) / (nominal + group_now * jnp.maximum(alive_now, 1))
         later = jnp.arange(num_pulls) > end.pull_index
-        travel = jnp.sum(jnp.where(later, f.pull_travel, 0.0))
-        to_clear = jnp.where(end.terminated, 0.0, remaining_health(env, end) / total_rate + travel)
-        to_clear = jnp.minimum(to_clear, jnp.maximum(f.time_limit - end.time, 0.0))
+        to_clear = jnp.where(end.terminated, 0.0,
+                             current + jnp.sum(jnp.where(later, later_pull_seconds + f.pull_travel, 0.0)))
         time_value = -(end.time - state.time + to_clear) * f.reward_scale
         return jnp.where(state.terminated, 0.0,
                          jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, time_value, damage_value))

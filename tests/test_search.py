@@ -174,19 +174,27 @@ def test_search_with_the_flax_network_runs():
 
 
 def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile):
-    """-(rollout time + health left / steady rate) x scale: a burst inside the rollout shortens the
-    estimate only by the health it removed, never by extrapolating its rate."""
+    """-(rollout time + the current pull's health at its steady rate + each later pull's health at
+    its own rate + travel) x scale: a burst inside the rollout shortens the estimate only by the
+    health it removed, and killing an enemy now does not slow down every later pull."""
     from search.evaluator import rollout_value
 
-    env = sim.make(profile=test_profile, fight=sim.aoe(targets=4))
-    apl = load_apl(env)
-    state = env.init(jax.random.key(0))
-    nominal = float(env.spec.settings["nominal_dps"])
-    scale = 1.0 / float(env.fight.time_limit)
-    for steps in (0, 6):
-        end = state
-        for _ in range(steps):
-            end = env.step(end, apl(end))
-        left = float(jnp.sum(end.enemy_health * end.enemy_alive))
-        expected = -((float(end.time) - float(state.time)) + left / nominal) * scale
-        assert float(rollout_value(env, apl, steps)(state)) == pytest.approx(expected, rel=1e-5)
+    for fight in (sim.aoe(targets=4), sim.load_route("short_test")):
+        env = sim.make(profile=test_profile, fight=fight)
+        apl = load_apl(env)
+        state = env.init(jax.random.key(0))
+        nominal = float(env.spec.settings["nominal_dps"])
+        group = np.asarray(fight.group_dps)
+        scale = 1.0 / float(env.fight.time_limit)
+        for steps in (0, 6):
+            end = state
+            for _ in range(steps):
+                end = env.step(end, apl(end))
+            pull = int(end.pull_index)
+            alive = int(np.sum(end.enemy_alive))
+            seconds = float(jnp.sum(end.enemy_health * end.enemy_alive)) / (nominal + group[pull] * max(alive, 1))
+            for later in range(pull + 1, fight.num_pulls):
+                health = fight.pull_health[later]
+                seconds += health.sum() / (nominal + group[later] * np.sum(health > 0)) + fight.pull_travel[later]
+            expected = -((float(end.time) - float(state.time)) + seconds) * scale
+            assert float(rollout_value(env, apl, steps)(state)) == pytest.approx(expected, rel=1e-5), (fight.name, steps)
