@@ -114,6 +114,8 @@ def learning_curves(records: list[dict], path: Path, title: str) -> None:
         if points:
             axis.plot(*zip(*points), color="#c9a227", marker="." if len(points) < 40 else None)
         axis.set(title=label, xlabel="iteration")
+        if name == "selfplay/steps_per_second" and points:
+            axis.set_yscale("log")  # imitation and search iterations differ by ~30x
         axis.grid(alpha=0.3)
     for axis in list(axes.flat)[len(panels):]:
         axis.axis("off")

@@ -16,6 +16,7 @@ from portunus.errors import InputError, closest, line_of
 
 SEARCH_POLICIES = ("gumbel", "muzero")
 SEARCH_VALUES = ("network", "rollout")
+POLICY_TARGETS = ("weights", "argmax")
 # Fields a resumed run may change: how long it goes on and how it reports.
 RESUMABLE_FIELDS = ("iterations", "checkpoint_every", "keep_checkpoints", "log_every")
 
@@ -36,6 +37,7 @@ class TrainConfig:
     gumbel_scale: float = 0.5            # exploration in self-play (0 = deterministic)
     search_value: str = "rollout"        # leaf values: APL rollouts, or the value head (docs/training.md)
     rollout_steps: int = 8               # APL decisions per leaf when search_value = "rollout"
+    policy_target: str = "argmax"        # the search's best action (one-hot), or its improved policy
     warmstart_iterations: int = 40       # first iterations imitate the default APL
     width: int = 128
     blocks: int = 2
@@ -74,6 +76,9 @@ class TrainConfig:
         if self.search_value not in SEARCH_VALUES:
             raise InputError(f"{where}: search_value must be one of {', '.join(SEARCH_VALUES)}, "
                              f"got '{self.search_value}'")
+        if self.policy_target not in POLICY_TARGETS:
+            raise InputError(f"{where}: policy_target must be one of {', '.join(POLICY_TARGETS)}, "
+                             f"got '{self.policy_target}'")
         if not self.fights:
             raise InputError(f"{where}: fights must name at least one fight")
         if not self.profiles:

@@ -50,7 +50,7 @@ def make_update(apply_fn: Callable, optimizer: optax.GradientTransformation, val
         (loss, metrics), grads = grad_fn(train.params, batch)
         updates, opt_state = optimizer.update(grads, train.opt_state, train.params)
         params = optax.apply_updates(train.params, updates)
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.global_norm(grads)}
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads)}
         return TrainState(params=params, opt_state=opt_state, step=train.step + 1), metrics
 
     return update

@@ -32,6 +32,9 @@ def search_actor(env: Env, config, apply_fn: Callable):
 
     def act(params, key, states: State):
         output: mctx.PolicyOutput = search(params, key, states)
+        if config.policy_target == "argmax":  # the improved policy's best action; ties go to the prior
+            best = jnp.argmax(output.action_weights, axis=-1)
+            return output.action, jax.nn.one_hot(best, output.action_weights.shape[-1])
         return output.action, output.action_weights
 
     return act
