@@ -48,7 +48,7 @@ def snapshots():
 
 def test_api_matches_in_process_search(service, snapshots):
     url, _ = service
-    engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8)))
+    engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8), checkpoint="none"))
     for snapshot in snapshots[3:6]:
         status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "tree_depth": 2})
         assert status == 200, body
