@@ -93,6 +93,8 @@ def test_tiny_run_learns_writes_and_rereads_its_checkpoint(tmp_path):
     assert np.mean(imitation[-3:]) < 0.8 * imitation[0], imitation  # imitating the APL: the loss falls
     searched = [r.metrics for r in results if not r.metrics["selfplay/imitating_apl"]]
     assert len(searched) == 3 and all(np.isfinite(m["learn/loss"]) for m in searched)
+    # 8 environments x 4 decisions per iteration fill the 256-item replay after 8 iterations.
+    assert [r.metrics["replay/items"] for r in results] == [32, 64, 96, 128, 160, 192, 224, 256, 256, 256]
     assert sorted(int(p.name) for p in (tmp_path / "run" / "steps").iterdir()) == [5, 10]
     assert_same_tree(load_model(tmp_path / "run").params, final)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

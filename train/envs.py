@@ -8,8 +8,6 @@ padded to the config's enemy slots so one network reads them all. Profiles:
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 
@@ -43,10 +41,6 @@ def parse_fight(name: str, slots: int) -> sim.Fight:
     return fight.with_slots(slots)
 
 
-def profile_label(name: str) -> str:
-    return "default" if name == "default" else name
-
-
 def load_profiles(names: tuple[str, ...]):
     return [load_profile(None if name == "default" else name) for name in names]
 
@@ -70,7 +64,3 @@ def stats_for_envs(table: PlayerStats, count: int) -> PlayerStats:
     profiles = jax.tree.leaves(table)[0].shape[0]
     index = jnp.arange(count) % profiles
     return jax.tree.map(lambda leaf: leaf[index], table)
-
-
-def expected_value(env: Env) -> Env:
-    return dataclasses.replace(env, expected_value=True)

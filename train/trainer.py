@@ -10,6 +10,7 @@ hosts (after `jax.distributed.initialize`, see train/distributed.py).
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import time
 from pathlib import Path
@@ -63,7 +64,8 @@ class Trainer:
         self.module = PolicyValueNet(num_actions=first.num_actions, width=config.width, blocks=config.blocks)
         self.optimizer = make_optimizer(config)
         items_per_iteration = len(self.envs) * config.envs_per_fight * config.unroll_length
-        self.buffer = fbx.make_item_buffer(max_length=max(config.replay_size, items_per_iteration),
+        self.replay_capacity = max(config.replay_size, items_per_iteration)
+        self.buffer = fbx.make_item_buffer(max_length=self.replay_capacity,
                                            min_length=max(config.min_replay, config.batch_size),
                                            sample_batch_size=config.batch_size, add_batches=True)
         self.stats = [stats_for_envs(stats_table(config, env), config.envs_per_fight) for _, env in self.envs]
@@ -133,16 +135,13 @@ class Trainer:
                                           jax.random.split(learn_key, config.updates_per_iteration))
             metrics.update({f"learn/{k}": jnp.where(ready, jnp.mean(v), jnp.nan) for k, v in learned.items()})
             metrics["learn/updates"] = train.step
-            metrics["replay/items"] = jnp.where(replay.is_full, self.buffer_size(), replay.current_index)
+            metrics["replay/items"] = jnp.where(replay.is_full, self.replay_capacity, replay.current_index)
             carry = Carry(train=train, replay=replay, envs=tuple(envs), key=key, iteration=carry.iteration + 1)
             return carry, metrics
 
         replicated = NamedSharding(self.mesh, PartitionSpec())
         return jax.jit(iteration, in_shardings=(self.shardings,), out_shardings=(self.shardings, replicated),
                        donate_argnums=0)
-
-    def buffer_size(self) -> int:
-        return int(jax.tree.leaves(self.carry.replay.experience)[0].shape[1])
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -190,8 +189,6 @@ class Trainer:
                     self.save(iteration, result.metrics)
                     last_saved = iteration
                 if stop_after is not None and iteration >= stop_after:
-                    import os
-
                     os._exit(137)
             if iteration != last_saved:
                 self.save(iteration, result.metrics if result else None)
