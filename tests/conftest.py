@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import pytest
+# One persistent XLA compilation cache for the whole test run, shared by the xdist workers
+# and the subprocesses tests start: many tests compile the same step, search and training
+# programs, and on 2 CPU cores compiling is most of the suite's time. Set before JAX compiles
+# anything; a cache the caller chose is left alone. Removed at the end of the run.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+COMPILE_CACHE = Path(tempfile.gettempdir()) / f"portunus-test-xla-cache-{_RUN_ID}"
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(COMPILE_CACHE)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+# Fewer XLA optimization passes: most tests run a program a few times after compiling it,
+# so compiling faster wins (measured on 2 cores: 75 s -> 62 s for a training and a search
+# test). Benchmarks, not tests, measure speed; subprocesses inherit the same setting.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
-import sim
-from portunus.profile import parse_profile
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import pytest  # noqa: E402
+
+import sim  # noqa: E402
+from portunus.profile import parse_profile  # noqa: E402
 
 # Round numbers so expected damage can be computed by hand:
 # Strength (200 base + 1800 gear) x 1.05 = 2100 attack power; 5 % base crit;
@@ -70,3 +88,8 @@ def act(env, state, name):
     state = jit_step(env)(state, index)
     assert not bool(state.illegal_action)
     return state
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, after every worker is done
+        shutil.rmtree(COMPILE_CACHE, ignore_errors=True)

@@ -33,7 +33,9 @@ def get(url: str) -> dict:
         return json.loads(response.read())
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may run another module's test between two of these, which would
+# stop a module-scoped service and compile a new one.
+@pytest.fixture(scope="session")
 def service():
     with running_service(["--policy", "mcts", "--checkpoint", "none", "--simulations", str(SIMULATIONS), "--batch-sizes", "1,8",
                           "--max-wait-ms", "20"]) as (url, process):

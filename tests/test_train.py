@@ -107,16 +107,13 @@ def test_tiny_run_learns_writes_and_rereads_its_checkpoint(tmp_path):
 def test_resume_after_a_kill_continues_exactly(tmp_path):
     (tmp_path / "tiny.toml").write_text(TINY_TOML)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    # The three processes share JAX's compilation cache: the same program compiles once.
-    cache = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
-             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    portunus("train", "--config", tmp_path / "tiny.toml", "--run", straight, env=cache)
+    # The three processes share the suite's compilation cache (conftest.py): one compile.
+    portunus("train", "--config", tmp_path / "tiny.toml", "--run", straight)
     # Killed after iteration 3: the checkpoint of iteration 2 survives, iteration 3 is lost.
-    result = portunus("train", "--config", tmp_path / "tiny.toml", "--run", killed, "--stop-after", 3, check=False,
-                      env=cache)
+    result = portunus("train", "--config", tmp_path / "tiny.toml", "--run", killed, "--stop-after", 3, check=False)
     assert result.returncode == 137
     assert sorted(p.name for p in (killed / "steps").iterdir()) == ["2"]
-    portunus("train", "--run", killed, "--resume", env=cache)
+    portunus("train", "--run", killed, "--resume")
     assert_same_tree(params_of(killed), params_of(straight))
     read = lambda run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     a, b = read(straight), read(killed)
