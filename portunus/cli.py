@@ -524,6 +524,8 @@ def bench_serve_command(
     policy: str = typer.Option("mcts", help="apl or mcts."),
     batch_sizes: str = typer.Option("1,4,16,64", help="The service's batch sizes."),
     max_wait_ms: float = typer.Option(15.0, min=0.0, max=100.0, help="The service's batching window."),
+    checkpoint: str = typer.Option(None, help="The service's --checkpoint: a model directory or 'none' "
+                                   "(default: the shipped model)."),
     json_path: Path = typer.Option(Path("bench-serve.json"), "--json", help="Where to write the JSON."),
 ) -> None:
     """Loopback load test of `portunus serve`: throughput, latency percentiles, batch sizes."""
@@ -532,13 +534,20 @@ def bench_serve_command(
         if len(levels) != len(clients.split(",")):
             raise InputError(f"--clients must be comma-separated counts 1..256, got '{clients}'")
         _batch_sizes(batch_sizes)
+        if checkpoint is not None:
+            from train.model import resolve_model
+
+            resolve_model(checkpoint)  # a bad --checkpoint is named here, not by a dying service
     except InputError as error:
         fail(error)
     from portunus.service.loadtest import bench_serve
 
-    result = bench_serve(levels, seconds, max_requests, simulations, policy, batch_sizes, max_wait_ms,
-                         progress=lambda row: console.print(f"  {row['clients']:>3} clients: {row['requests']} "
-                                                            f"requests, {row['failed']} failed"))
+    try:
+        result = bench_serve(levels, seconds, max_requests, simulations, policy, batch_sizes, max_wait_ms,
+                             checkpoint, progress=lambda row: console.print(
+                                 f"  {row['clients']:>3} clients: {row['requests']} requests, {row['failed']} failed"))
+    except RuntimeError as error:  # the service did not start: its own message says why
+        fail(error)
     table = Table(title=f"portunus serve, {policy}, {simulations} simulations, loopback")
     for column in ("clients", "requests/s", "p50 ms", "p95 ms", "p99 ms", "failed", "batch sizes (count)"):
         table.add_column(column, justify="right")

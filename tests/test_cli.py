@@ -86,6 +86,13 @@ def test_bench_search_writes_json(tmp_path):
     assert all(row["p95_ms"] >= row["median_ms"] > 0 for row in rows)
 
 
+def test_bench_serve_names_a_bad_checkpoint_before_starting_a_service(tmp_path):
+    result = runner.invoke(app, ["bench", "serve", "--checkpoint", str(tmp_path / "nope"), "--seconds", "1",
+                                 "--json", str(tmp_path / "serve.json")])
+    assert result.exit_code == 2 and "nope is neither a model directory" in " ".join(result.output.split())
+    assert not (tmp_path / "serve.json").exists()
+
+
 def test_overlay_and_demo_reject_bad_settings_before_opening_a_window(tmp_path):
     config = tmp_path / "overlay.toml"
     config.write_text("tree_depth = 9\n")
