@@ -15,6 +15,7 @@ Three ways to value a rollout:
                 which only removes noise), with the same K draws for every action.
 
     python scripts/rollout_improvement.py --fight patchwerk --episodes 16 --margins 0,0.001
+    python scripts/rollout_improvement.py --compare-states 6 --seed 3   # where the two disagree
 """
 
 from __future__ import annotations
@@ -92,6 +93,39 @@ def improved_policy(env, apl, horizon: int, samples: int, phases: int, margin: f
     return choose
 
 
+def compare_values(env, apl, states: int, draws: int, seed: int) -> None:
+    """Along one APL fight: where expected-value rollouts prefer another action than the APL's by
+    more than 1e-4, print that preference beside the mean difference over `draws` random rollouts
+    to the end (both actions from the same keys) with its 95 % half-width."""
+    expected = action_values(env, apl, 400, 0)
+    values = jax.jit(lambda state: expected(state, jax.random.key(0)))
+    model = env
+
+    @jax.jit
+    def random_difference(state, action, key):
+        def total(a, k):
+            end, _ = jax.lax.scan(lambda s, _: (model.step(s, apl(s)), None), model.step(state.replace(key=k), a),
+                                  None, length=400)
+            return (end.damage_done - state.damage_done) * env.fight_tables.reward_scale
+
+        keys = jax.random.split(key, draws)
+        difference = jax.vmap(lambda k: total(action, k) - total(apl(state), k))(keys)
+        return difference.mean(), 1.96 * difference.std() / np.sqrt(draws)
+
+    step, choose = jax.jit(env.step), jax.jit(apl)
+    state, found, names = env.init(jax.random.key(seed)), 0, env.spec.action_names
+    while not bool(state.terminated) and found < states:
+        base, q = int(choose(state)), np.asarray(values(state))
+        best = int(q.argmax())
+        if best != base and q[best] > q[base] + 1e-4:
+            mean, half = random_difference(state, best, jax.random.key(found))
+            print(f"t={float(state.time):6.1f} s: expected-value rollouts prefer {names[best]} to the APL's "
+                  f"{names[base]} by {q[best] - q[base]:+.5f}; {draws} random rollouts: {float(mean):+.5f} "
+                  f"+- {float(half):.5f}", flush=True)
+            found += 1
+        state = step(state, base)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fight", default="patchwerk")
@@ -101,9 +135,15 @@ def main() -> None:
     parser.add_argument("--phases", type=int, default=0, help="expected values over K random proc phases")
     parser.add_argument("--margins", default="0", help="comma-separated margins to try")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare-states", type=int, default=0,
+                        help="instead: compare expected-value and random action values at N states")
+    parser.add_argument("--draws", type=int, default=512, help="random rollouts per action for --compare-states")
     args = parser.parse_args()
     env = sim.make("retribution_paladin", None, parse_fight(args.fight, 8))
     apl = load_apl(env)
+    if args.compare_states:
+        compare_values(env, apl, args.compare_states, args.draws, args.seed)
+        return
     runs = [("apl", lambda key, states: jax.vmap(apl)(states))]
     for margin in map(float, args.margins.split(",")):
         label = f"improved (horizon {args.horizon}, samples {args.samples}, phases {args.phases}, margin {margin:g})"
