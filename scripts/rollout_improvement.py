@@ -95,16 +95,15 @@ def improved_policy(env, apl, horizon: int, samples: int, phases: int, margin: f
 
 def compare_values(env, apl, states: int, draws: int, seed: int) -> None:
     """Along one APL fight: where expected-value rollouts prefer another action than the APL's by
-    more than 1e-4, print that preference beside the mean difference over `draws` random rollouts
-    to the end (both actions from the same keys) with its 95 % half-width."""
+    more than 1e-4, print that preference beside the mean difference over `draws` fully random
+    rollouts to the end (both actions from the same keys) with its 95 % half-width."""
     expected = action_values(env, apl, 400, 0)
     values = jax.jit(lambda state: expected(state, jax.random.key(0)))
-    model = env
 
     @jax.jit
     def random_difference(state, action, key):
         def total(a, k):
-            end, _ = jax.lax.scan(lambda s, _: (model.step(s, apl(s)), None), model.step(state.replace(key=k), a),
+            end, _ = jax.lax.scan(lambda s, _: (env.step(s, apl(s)), None), env.step(state.replace(key=k), a),
                                   None, length=400)
             return (end.damage_done - state.damage_done) * env.fight_tables.reward_scale
 

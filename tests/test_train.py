@@ -40,9 +40,9 @@ TINY_TOML = textwrap.dedent("""\
 REPO = Path(__file__).resolve().parent.parent
 
 
-def portunus(*args, env=None, check=True):
+def portunus(*args, check=True):
     result = subprocess.run([sys.executable, "-m", "portunus.cli", *map(str, args)], capture_output=True,
-                            text=True, cwd=REPO, env={**os.environ, **(env or {})}, timeout=600)
+                            text=True, cwd=REPO, timeout=600)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -130,5 +130,7 @@ def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 50
             if progress:
                 progress(row)
     return {"benchmark": "serve", "what": "one-snapshot recommend requests back to back per client over "
-            "loopback HTTP; latency = request sent to answer read", "policy": policy, "checkpoint": checkpoint or "the shipped model (if present)", "simulations": simulations,
-            "batch_sizes": batch_sizes, "max_wait_ms": max_wait_ms, "environment": environment(), "cpu_count": os.cpu_count(), "results": rows}
+            "loopback HTTP; latency = request sent to answer read", "policy": policy,
+            "checkpoint": checkpoint or "the shipped model (if present)", "simulations": simulations,
+            "batch_sizes": batch_sizes, "max_wait_ms": max_wait_ms, "environment": environment(),
+            "cpu_count": os.cpu_count(), "results": rows}
