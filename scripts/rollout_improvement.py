@@ -51,6 +51,15 @@ def expected_crits():
         _EXPECTED_CRITS[0] = False
 
 
+WHOLE_FIGHT = 400  # APL decisions: more than a 300 s Patchwerk holds
+
+
+def apl_rollout(step, apl, state, action, horizon: int):
+    """The state after `action` and then `horizon` APL decisions, stepping with `step`."""
+    end, _ = jax.lax.scan(lambda s, _: (step(s, apl(s)), None), step(state, action), None, length=horizon)
+    return end
+
+
 def action_values(env, apl, horizon: int, samples: int, phases: int = 0):
     """(state, key) -> value of every action [A+1] (-inf where illegal)."""
     model = dataclasses.replace(env, expected_value=True) if samples == 0 else env
@@ -68,8 +77,7 @@ def action_values(env, apl, horizon: int, samples: int, phases: int = 0):
             start = state.replace(proc_accumulator=jax.random.uniform(key, state.proc_accumulator.shape))
         else:
             start = state
-        after = model_step(start, action)
-        end, _ = jax.lax.scan(lambda s, _: (model_step(s, apl(s)), None), after, None, length=horizon)
+        end = apl_rollout(model_step, apl, start, action, horizon)
         rest = nominal * jnp.maximum(tables.time_limit - end.time, 0.0)
         return (end.damage_done - state.damage_done + rest) * tables.reward_scale
 
@@ -97,14 +105,13 @@ def compare_values(env, apl, states: int, draws: int, seed: int) -> None:
     """Along one APL fight: where expected-value rollouts prefer another action than the APL's by
     more than 1e-4, print that preference beside the mean difference over `draws` fully random
     rollouts to the end (both actions from the same keys) with its 95 % half-width."""
-    expected = action_values(env, apl, 400, 0)
+    expected = action_values(env, apl, WHOLE_FIGHT, 0)
     values = jax.jit(lambda state: expected(state, jax.random.key(0)))
 
     @jax.jit
     def random_difference(state, action, key):
         def total(a, k):
-            end, _ = jax.lax.scan(lambda s, _: (env.step(s, apl(s)), None), env.step(state.replace(key=k), a),
-                                  None, length=400)
+            end = apl_rollout(env.step, apl, state.replace(key=k), a, WHOLE_FIGHT)
             return (end.damage_done - state.damage_done) * env.fight_tables.reward_scale
 
         keys = jax.random.split(key, draws)
@@ -129,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fight", default="patchwerk")
     parser.add_argument("--episodes", type=int, default=16)
-    parser.add_argument("--horizon", type=int, default=400, help="APL decisions per rollout")
+    parser.add_argument("--horizon", type=int, default=WHOLE_FIGHT, help="APL decisions per rollout")
     parser.add_argument("--samples", type=int, default=0, help="0: expected-value rollouts; K: K random ones")
     parser.add_argument("--phases", type=int, default=0, help="expected values over K random proc phases")
     parser.add_argument("--margins", default="0", help="comma-separated margins to try")

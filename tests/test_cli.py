@@ -86,7 +86,13 @@ def test_bench_search_writes_json(tmp_path):
     assert all(row["p95_ms"] >= row["median_ms"] > 0 for row in rows)
 
 
-def test_bench_serve_names_a_bad_checkpoint_before_starting_a_service(tmp_path):
+def test_bench_serve_names_a_bad_checkpoint_before_starting_a_service(tmp_path, monkeypatch):
+    import portunus.service.loadtest as loadtest
+
+    def no_service(args, **_):
+        raise AssertionError(f"a service was started with {args}")
+
+    monkeypatch.setattr(loadtest, "running_service", no_service)
     result = runner.invoke(app, ["bench", "serve", "--checkpoint", str(tmp_path / "nope"), "--seconds", "1",
                                  "--json", str(tmp_path / "serve.json")])
     assert result.exit_code == 2 and "nope is neither a model directory" in " ".join(result.output.split())
