@@ -9,6 +9,14 @@ fixed-shape array arithmetic, never a Python loop over events.
 Documented simplifications (see docs/simulator.md): ticks and swings that fall
 inside one step share one crit roll; a proc that fires inside a step takes
 effect at its end; hasted periods use the haste at the start of the step.
+
+Batch axes go last. Every function takes one fight (per-fight shapes, as under
+`jax.vmap`) or a batch whose state arrays carry trailing batch axes
+(`charges` [A, N], `time` [N]); the spec and fight tables get matching
+trailing singleton axes (`batched`), so the same code broadcasts either way
+and reductions name their leading axis. A batch laid out this way keeps the
+batch as the minor, contiguous axis, which XLA:CPU vectorizes: see
+`sim.rollout.make_chunk_runner` and docs/simulator.md ("Speed on CPU").
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sim.spec import Spec
 from sim.types import (
@@ -26,6 +35,47 @@ from sim.types import (
 EPSILON = 1e-4            # seconds: timers this close to zero count as done
 
 
+# ----------------------------------------------------------------- batch axes
+def batch_rank(state: State) -> int:
+    """Number of trailing batch axes (0 for one fight)."""
+    return state.time.ndim
+
+
+def batched(tables, rank: int):
+    """Tables with `rank` trailing singleton axes, to broadcast against batched state."""
+    if rank == 0:
+        return tables
+    return jax.tree.map(lambda x: jnp.reshape(x, jnp.shape(x) + (1,) * rank), tables)
+
+
+def iota(size: int, rank: int) -> jax.Array:
+    """0..size-1 along the leading axis, ready to compare with per-fight indices."""
+    return jnp.arange(size).reshape((size,) + (1,) * rank)
+
+
+def materialize(tree):
+    """Values XLA should compute once and store, not recompute inside every fusion
+    that reads them (it duplicates cheap elementwise chains into each consumer, and
+    into every element of a broadcast). A reduction is a fusion root, so a sum over
+    a two-long axis with zeros stores the value. Exact: x + 0 == x."""
+    def cut(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return x
+        if x.dtype == jnp.bool_:
+            return jnp.any(jnp.stack([x, jnp.zeros_like(x)]), axis=0)
+        return jnp.sum(jnp.stack([x, jnp.zeros_like(x)]), axis=0, dtype=x.dtype)
+    return jax.tree.map(cut, tree)
+
+
+def spec_tables(state: State, spec: Spec):
+    return batched(spec.tables, batch_rank(state))
+
+
+def fight_tables(state: State, fight: FightTables) -> FightTables:
+    return batched(fight, batch_rank(state))
+
+
 # ----------------------------------------------------------------- derived quantities
 def buff_active(state: State) -> jax.Array:
     return state.buff_remaining > 0
@@ -33,12 +83,12 @@ def buff_active(state: State) -> jax.Array:
 
 def haste_factor(state: State, spec: Spec) -> jax.Array:
     """Speed multiplier (1.2 = 20 % haste): divides hasted GCDs, cooldowns, periods."""
-    bonus = jnp.sum(jnp.where(buff_active(state), spec.tables.buff_haste_bonus, 0.0))
+    bonus = jnp.sum(jnp.where(buff_active(state), spec_tables(state, spec).buff_haste_bonus, 0.0), axis=0)
     return (1.0 + state.stats.haste) * (1.0 + bonus)
 
 
 def crit_chance(state: State, spec: Spec) -> jax.Array:
-    bonus = jnp.sum(jnp.where(buff_active(state), spec.tables.buff_crit_bonus, 0.0))
+    bonus = jnp.sum(jnp.where(buff_active(state), spec_tables(state, spec).buff_crit_bonus, 0.0), axis=0)
     return jnp.clip(state.stats.crit + bonus, 0.0, 1.0)
 
 
@@ -49,12 +99,13 @@ def eligible_targets(state: State) -> jax.Array:
 def primary_target(state: State) -> tuple[jax.Array, jax.Array]:
     """The primary target is the lowest-index alive, in-range enemy slot (tank order)."""
     eligible = eligible_targets(state)
-    index = jnp.argmax(eligible)
-    return jax.nn.one_hot(index, eligible.shape[0], dtype=bool) & eligible, index
+    index = jnp.argmax(eligible, axis=0)
+    return (iota(eligible.shape[0], batch_rank(state)) == index) & eligible, index
 
 
 def health_fraction(state: State, fight: FightTables) -> jax.Array:
     """Per enemy, 0..1. In fixed-time fights it falls with time, as SimC estimates it."""
+    fight = fight_tables(state, fight)
     by_health = state.enemy_health / jnp.maximum(state.enemy_max_health, 1.0)
     by_time = jnp.clip(1.0 - state.time / fight.time_limit, 0.0, 1.0)
     return jnp.where(fight.fixed_time, by_time, by_health)
@@ -62,27 +113,27 @@ def health_fraction(state: State, fight: FightTables) -> jax.Array:
 
 def source_multiplier(state: State, spec: Spec, fight: FightTables, active: jax.Array) -> jax.Array:
     """Damage multiplier per source [S] from stats, mastery, armor and the given active
-    buffs. Buff multipliers compound per stack; the product is a sum of logs, which is
-    a masked sum that fuses with its neighbours."""
-    t = spec.tables
+    buffs. Buff multipliers compound per stack (one exp per buff, then a masked product
+    per source)."""
+    t, fight = spec_tables(state, spec), fight_tables(state, fight)
     mastery = spec.hooks.mastery_multiplier(state.stats, t) if spec.hooks.mastery_multiplier else 1.0
     armor = jnp.where(t.source_physical, 1.0 - fight.armor_reduction, 1.0)
     stacks = jnp.where(active, jnp.maximum(state.buff_stacks, 1), 0).astype(jnp.float32)
-    log_multiplier = jnp.where(t.buff_affects, jnp.log(t.buff_damage_multiplier)[:, None], 0.0)
-    buffs = jnp.exp(jnp.sum(stacks[:, None] * log_multiplier, axis=0))
+    per_buff = jnp.exp(stacks * jnp.log(t.buff_damage_multiplier))  # multiplier ** stacks
+    buffs = jnp.prod(jnp.where(t.buff_affects, per_buff[:, None], 1.0), axis=0)
     return t.source_multiplier * mastery * (1.0 + state.stats.versatility) * armor * buffs
 
 
-def debuff_taken_multiplier(state: State, spec: Spec, affects: jax.Array) -> jax.Array:
-    """Per enemy and source ([E] or [E, K]): how much more damage an enemy takes from
-    sources whose `debuff_affects` columns are `affects` ([D] or [D, K]), e.g.
-    Judgment's +20 % on spenders."""
-    t = spec.tables
-    active = (state.debuff_remaining > 0).astype(jnp.float32)
-    log_taken = jnp.log(t.debuff_taken_multiplier)
-    if affects.ndim == 2:
-        return jnp.exp(jnp.sum(active[:, :, None] * (affects * log_taken[:, None])[None], axis=1))
-    return jnp.exp(jnp.sum(active * (affects * log_taken)[None, :], axis=1))
+def debuff_taken_multiplier(state: State, spec: Spec, affects: jax.Array, columns: bool = False) -> jax.Array:
+    """Per enemy ([E]), or per enemy and column ([E, K]) when `columns`: how much more
+    damage an enemy takes from a source whose `debuff_affects` column is `affects`
+    ([D]), or from each of the sources `affects` [D, K], e.g. Judgment's +20 % on spenders."""
+    t = spec_tables(state, spec)
+    active = state.debuff_remaining > 0
+    taken = t.debuff_taken_multiplier
+    if columns:
+        return jnp.prod(jnp.where(active[:, :, None] & (affects > 0.5)[None], taken[:, None][None], 1.0), axis=1)
+    return jnp.prod(jnp.where(active & (affects > 0.5)[None, :], taken[None, :], 1.0), axis=1)
 
 
 def crit_factor(roll: jax.Array, chance: jax.Array, spec: Spec, expected_value: bool) -> jax.Array:
@@ -101,56 +152,65 @@ def proc_fires(state: State, count: jax.Array, chance: jax.Array, roll: jax.Arra
         accumulator = state.proc_accumulator + count * chance
         fired = accumulator >= 1.0 - 1e-6
         return fired, accumulator - fired
-    at_least_one = 1.0 - (1.0 - jnp.clip(chance, 0.0, 1.0)) ** count
-    return (count > 0) & (roll < at_least_one), state.proc_accumulator
+    # 1 - (1 - chance) ** count, with exp/log (vectorized) rather than pow (a libm call).
+    none = jnp.exp(count * jnp.log1p(-jnp.clip(chance, 0.0, 1.0)))
+    return (count > 0) & (roll < 1.0 - none), state.proc_accumulator
 
 
 # ----------------------------------------------------------------- legality
 def legal_action_mask(state: State, spec: Spec, fight: FightTables) -> jax.Array:
     """bool[A + 1]: abilities that are ready, affordable, have a target and meet their
     condition; the wait action (last) is always legal. A finished fight allows only wait."""
-    t = spec.tables
+    t = spec_tables(state, spec)
     active = buff_active(state)
     free = jnp.any(active[:, None] & t.buff_makes_free, axis=0)
     affordable = jnp.all(t.cost <= state.resources[None, :] + 1e-6, axis=1) | free
     ready = state.charges >= 1
-    has_target = jnp.any(eligible_targets(state))
+    has_target = jnp.any(eligible_targets(state), axis=0)
     target_ok = (t.target_mode == 0) | has_target
     primary, _ = primary_target(state)
-    below = jnp.sum(jnp.where(primary, health_fraction(state, fight), 0.0)) < t.usable_below_health
+    below = jnp.sum(jnp.where(primary, health_fraction(state, fight), 0.0), axis=0) < t.usable_below_health
     with_buff = jnp.any(t.usable_with_buffs & active[None, :], axis=1)
     condition_ok = ~t.has_usable_condition | (has_target & below) | with_buff
     abilities = ready & affordable & target_ok & condition_ok & ~state.terminated
-    mask = jnp.concatenate([abilities, jnp.ones(1, bool)])
+    mask = jnp.concatenate([abilities, jnp.ones((1,) + abilities.shape[1:], bool)])
     if spec.hooks.legal_mask is not None:
         mask = spec.hooks.legal_mask(state, t, mask).at[-1].set(True)
     return mask
 
 
 # ----------------------------------------------------------------- damage bookkeeping
-def deal_damage(state: State, spec: Spec, raw: jax.Array) -> State:
-    """Apply raw damage [S + 1, E] (last row: the rest of the group) to the enemies.
+def deal_damage(state: State, spec: Spec, player: jax.Array, sources: jax.Array,
+                group: jax.Array | None = None) -> State:
+    """Apply the player's damage `player` [K, E] from the K damage sources that the
+    one-hot rows `sources` [K, S] name, and the rest of the group's `group` [E].
 
     Overkill is removed per enemy in proportion to each source's share, so the
-    player's damage plus the group's always equals the health removed.
+    player's damage plus the group's always equals the health removed. Only the
+    sources that can deal damage in this phase are passed: a dense [S, E] matrix
+    would be recomputed row by row in every XLA fusion that reads it.
     """
-    total = jnp.sum(raw, axis=0)
+    t = spec_tables(state, spec)
+    total = jnp.sum(player, axis=0) if group is None else jnp.sum(player, axis=0) + group
     kills = (total >= state.enemy_health) & (total > 0)
     scale = jnp.where(kills, state.enemy_health / jnp.maximum(total, 1e-30), 1.0)
-    effective = raw * scale[None, :]
-    health = jnp.where(kills, 0.0, jnp.maximum(state.enemy_health - jnp.sum(effective, axis=0), 0.0))
-    player = effective[:-1]
+    health = jnp.where(kills, 0.0, jnp.maximum(state.enemy_health - total, 0.0))
+    effective = player * scale[None, :]
+    by_source = materialize(jnp.sum(effective, axis=1))  # [K]
     # Debuffs that store a share of the player's non-physical damage (Execution Sentence).
-    magic = jnp.sum(jnp.where(spec.tables.source_physical[:, None], 0.0, player), axis=0)
-    store = (state.debuff_remaining > 0) * spec.tables.debuff_accumulate_fraction[None, :]
-    return state.replace(
+    physical = jnp.any(sources & t.source_physical[None, :], axis=1)
+    magic = jnp.sum(jnp.where(physical[:, None], 0.0, effective), axis=0)
+    store = (state.debuff_remaining > 0) * t.debuff_accumulate_fraction[None, :]
+    state = state.replace(
         enemy_health=health,
         enemy_alive=state.enemy_alive & (health > 0),
-        damage_by_source=state.damage_by_source + jnp.sum(player, axis=1),
-        damage_done=state.damage_done + jnp.sum(player),
-        group_damage=state.group_damage + jnp.sum(effective[-1]),
+        damage_by_source=state.damage_by_source + jnp.sum(jnp.where(sources, by_source[:, None], 0.0), axis=0),
+        damage_done=state.damage_done + jnp.sum(by_source, axis=0),
         debuff_value=state.debuff_value + store * magic[:, None],
     )
+    if group is not None:
+        state = state.replace(group_damage=state.group_damage + jnp.sum(group * scale, axis=0))
+    return state
 
 
 def clear_dead_enemy_debuffs(state: State) -> State:
@@ -165,7 +225,7 @@ def clear_dead_enemy_debuffs(state: State) -> State:
 # ----------------------------------------------------------------- the action
 def grant(state: State, spec: Spec, buffs: jax.Array, resets: jax.Array) -> State:
     """Give buffs [B] (refresh, +1 stack) and reset cooldowns [A] (one charge back)."""
-    t = spec.tables
+    t = spec_tables(state, spec)
     resets = resets | jnp.any(buffs[:, None] & t.buff_resets_on_gain, axis=0)
     charges = jnp.where(resets, jnp.minimum(state.charges + 1, t.max_charges), state.charges)
     return state.replace(
@@ -180,8 +240,9 @@ def ability_row(spec: Spec, action: jax.Array) -> dict[str, jax.Array]:
     """Everything about the ability `action` (zeros for the wait action), fetched with one
     one-hot masked sum over the packed rows: batched gathers (and tiny batched matrix
     products) are slow on CPU, an elementwise reduction fuses with its neighbours."""
-    hot = jnp.arange(spec.num_abilities) == action
-    packed = jnp.sum(jnp.where(hot[:, None], spec.tables.ability_rows, 0.0), axis=0)
+    rank = jnp.ndim(action)
+    hot = iota(spec.num_abilities, rank) == action
+    packed = jnp.sum(jnp.where(hot[:, None], batched(spec.tables, rank).ability_rows, 0.0), axis=0)
     fields = {}
     for name, (start, stop) in spec.ability_layout.items():
         fields[name] = packed[start] if stop - start == 1 else packed[start:stop]
@@ -191,17 +252,17 @@ def ability_row(spec: Spec, action: jax.Array) -> dict[str, jax.Array]:
 def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
                 rolls: dict, expected_value: bool) -> State:
     """Apply the effects of `action` (an ability index; the wait index does nothing)."""
-    t = spec.tables
+    t, rank = spec_tables(state, spec), batch_rank(state)
     num_abilities = spec.num_abilities
-    hot = jnp.arange(num_abilities) == action  # all False for the wait action
+    hot = iota(num_abilities, rank) == action  # all False for the wait action
     ability = ability_row(spec, action)
 
     # Buffs: a free-cast buff is used one at a time (the first in file order).
     active = buff_active(state)
     makes_free = ability["makes_free"] > 0.5
     free_candidates = active & makes_free
-    first_free = free_candidates & (jnp.cumsum(free_candidates) == 1)
-    is_free = jnp.any(first_free)
+    first_free = free_candidates & (jnp.cumsum(free_candidates, axis=0) == 1)
+    is_free = jnp.any(first_free, axis=0)
     damage_buffs = active & ~(free_candidates & ~first_free)
     consumed = (active & (ability["buff_consumed_by"] > 0.5) & ~makes_free) | first_free
 
@@ -209,11 +270,11 @@ def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
     eligible = eligible_targets(state)
     primary, _ = primary_target(state)
     mode = jnp.round(ability["target_mode"])
-    up_to = eligible & (jnp.cumsum(eligible) <= ability["max_targets"])
+    up_to = eligible & (jnp.cumsum(eligible, axis=0) <= ability["max_targets"])
     hit = jnp.where(mode == TARGET_PRIMARY, primary,
                     jnp.where(mode == TARGET_ALL, eligible,
                               jnp.where(mode == TARGET_UP_TO, up_to, False)))
-    targets_hit = jnp.sum(hit)
+    targets_hit = jnp.sum(hit, axis=0)
     soft_cap = ability["aoe_soft_cap"]
     aoe_scale = jnp.where((soft_cap > 0) & (targets_hit > soft_cap),
                           jnp.sqrt(soft_cap / jnp.maximum(targets_hit, 1)), 1.0)
@@ -222,13 +283,11 @@ def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
     chance = crit_chance(state, spec)
     power = jnp.where(ability["uses_spell_power"] > 0.5, state.stats.spell_power, state.stats.attack_power)
     stat_multiplier = source_multiplier(state, spec, fight, damage_buffs)[:num_abilities]
-    multiplier = jnp.sum(jnp.where(hot, stat_multiplier, 0.0))
+    multiplier = jnp.sum(jnp.where(hot, stat_multiplier, 0.0), axis=0)
     crits = crit_factor(rolls["cast_crit"], chance, spec, expected_value)
     direct = (hit * ability["coefficient"] * power * multiplier * aoe_scale
               * debuff_taken_multiplier(state, spec, ability["debuff_affects"]) * crits)
-    num_sources = t.source_multiplier.shape[0]
-    source_hot = jnp.arange(num_sources + 1) == action
-    raw = source_hot[:, None] * direct[None, :]
+    source_hot = iota(t.source_multiplier.shape[0], rank) == action
 
     # Debuffs on the targets hit: consumed ones first, then new ones applied.
     debuff_on = state.debuff_remaining > 0
@@ -255,7 +314,7 @@ def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
         buff_stacks=jnp.where(consumed, 0, state.buff_stacks),
     )
     # Damage lands after the debuffs it consumed were read, and feeds accumulators.
-    state = deal_damage(state, spec, raw)
+    state = deal_damage(state, spec, direct[None, :], source_hot[None, :])
 
     # Resources and cooldown.
     cost = jnp.where(is_free, 0.0, ability["cost"])
@@ -271,16 +330,16 @@ def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
     )
 
     # Buffs the ability gives, then procs it triggers.
-    state = grant(state, spec, ability["applies_buff"] > 0.5, jnp.zeros(num_abilities, bool))
+    state = grant(state, spec, ability["applies_buff"] > 0.5, jnp.zeros(hot.shape, bool))
     triggered = ability["proc_trigger"]
-    primary_crit = jnp.where(expected_value, chance, jnp.sum(primary * (rolls["cast_crit"] < chance)))
+    primary_crit = jnp.where(expected_value, chance, jnp.sum(primary * (rolls["cast_crit"] < chance), axis=0))
     proc_chance = t.proc_chance + t.proc_bonus_on_crit * primary_crit
     fired, accumulator = proc_fires(state, triggered, proc_chance, rolls["cast_proc"], expected_value)
     state = state.replace(proc_accumulator=accumulator)
     state = grant(state, spec, jnp.any(fired[:, None] & t.proc_grants_buff, axis=0),
                   jnp.any(fired[:, None] & t.proc_resets, axis=0))
     return state.replace(
-        casts=state.casts + (jnp.arange(num_abilities + 1) == action).astype(jnp.int32),
+        casts=state.casts + (iota(num_abilities + 1, rank) == action).astype(jnp.int32),
         last_action=action.astype(jnp.int32),
     )
 
@@ -294,7 +353,7 @@ def tick_timers(state: State, spec: Spec, dt: jax.Array, haste: jax.Array, at_mo
     charge returns, and the floor/modulo of the general case (travel) is not needed.
     It made the whole step about 20 % faster on the 2-core CPU.
     """
-    t = spec.tables
+    t = spec_tables(state, spec)
     buff_remaining = jnp.maximum(state.buff_remaining - dt, 0.0)
     cooldown = jnp.where(t.cooldown_hasted, t.cooldown / haste, t.cooldown)
     recharging = (state.charges < t.max_charges) & (t.cooldown > 0)
@@ -322,14 +381,16 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
             expected_value: bool) -> State:
     """Let `dt` seconds pass: periodic damage, expiring debuffs, auto attacks,
     the group's damage, timers, deaths."""
-    t = spec.tables
+    t, f, rank = spec_tables(state, spec), fight_tables(state, fight), batch_rank(state)
     A = spec.num_abilities
     haste = haste_factor(state, spec)
     chance = crit_chance(state, spec)
     multiplier = source_multiplier(state, spec, fight, buff_active(state))
     eligible = eligible_targets(state)
     primary, _ = primary_target(state)
-    taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, A + 1:].astype(jnp.float32))  # [E, D]
+    taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, A + 1:].astype(jnp.float32), columns=True)  # [E, D]
+    dt, haste, chance, multiplier, eligible, primary, taken = materialize(
+        (dt, haste, chance, multiplier, eligible, primary, taken))
 
     # Periodic ticks inside (0, min(dt, remaining)].
     on = (state.debuff_remaining > 0) & eligible[:, None]
@@ -351,7 +412,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
     debuff_damage = periodic + blast + stored  # [E, D]
 
     # Auto attacks on the primary target.
-    has_target = jnp.any(eligible)
+    has_target = jnp.any(eligible, axis=0)
     swing_time = state.stats.weapon_speed / haste
     swing_left = state.swing_remaining - dt
     swings = jnp.where(has_target & (swing_left <= EPSILON),
@@ -364,16 +425,18 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
     autos = (primary * swings * per_swing * auto_taken
              * crit_factor(rolls["auto_crit"], chance, spec, expected_value))
 
-    pull_hot = jnp.arange(fight.group_dps.shape[0]) == state.pull_index
-    group = eligible * jnp.sum(jnp.where(pull_hot, fight.group_dps, 0.0)) * dt
-    raw = jnp.concatenate([jnp.zeros((A, eligible.shape[0])), autos[None, :], debuff_damage.T, group[None, :]])
+    pull_hot = iota(fight.group_dps.shape[0], rank) == state.pull_index
+    group = eligible * jnp.sum(jnp.where(pull_hot, f.group_dps, 0.0), axis=0) * dt
+    player = jnp.concatenate([autos[None, :], jnp.swapaxes(debuff_damage, 0, 1)])  # sources A.. S-1
+    num_sources = spec.tables.source_multiplier.shape[0]
+    timed_sources = batched(jnp.asarray(np.eye(num_sources, dtype=bool)[A:]), rank)
 
     debuff_left = jnp.maximum(state.debuff_remaining - dt, 0.0)
     state = state.replace(
         debuff_tick=jnp.where(ticking | on, state.debuff_tick + ticks * period - dt, state.debuff_tick),
         swing_remaining=swing_remaining,
     )
-    state = deal_damage(state, spec, raw)
+    state = deal_damage(state, spec, player, timed_sources, group)
     state = state.replace(
         debuff_remaining=debuff_left,
         debuff_value=jnp.where(debuff_left > 0, state.debuff_value, 0.0),
@@ -395,20 +458,21 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
 def record_pull_clear(state: State) -> State:
     """Note the time the current pull died (once)."""
     num_pulls = state.pull_clear_time.shape[0]
-    first_clear = ~jnp.any(state.enemy_alive) & (state.pull_clear_time < 0)
-    current = jax.nn.one_hot(state.pull_index, num_pulls, dtype=bool)
+    first_clear = ~jnp.any(state.enemy_alive, axis=0) & (state.pull_clear_time < 0)
+    current = iota(num_pulls, batch_rank(state)) == state.pull_index
     return state.replace(pull_clear_time=jnp.where(current & first_clear, state.time, state.pull_clear_time))
 
 
 def next_pull(state: State, spec: Spec, fight: FightTables) -> State:
     """When the current pull is dead, travel and engage the next one."""
     num_pulls = fight.pull_health.shape[0]
-    cleared = ~jnp.any(state.enemy_alive)
+    cleared = ~jnp.any(state.enemy_alive, axis=0)
     moving = cleared & (state.pull_index < num_pulls - 1)
     index = jnp.minimum(state.pull_index + 1, num_pulls - 1)
-    travel = fight.pull_travel[index]
+    f, chosen = fight_tables(state, fight), iota(num_pulls, batch_rank(state)) == index
+    travel = jnp.sum(jnp.where(chosen, f.pull_travel, 0.0), axis=0)
     travelled = tick_timers(state, spec, travel, haste_factor(state, spec))
-    health = fight.pull_health[index]
+    health = jnp.sum(jnp.where(chosen[:, None], f.pull_health, 0.0), axis=0)
     travelled = travelled.replace(
         time=state.time + travel,
         pull_start_time=state.time + travel,
@@ -427,7 +491,7 @@ def next_pull(state: State, spec: Spec, fight: FightTables) -> State:
 
 def action_duration(state: State, spec: Spec, action: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(cast time, time until the next decision) for `action`, in seconds."""
-    t = spec.tables
+    t = spec_tables(state, spec)
     haste = haste_factor(state, spec)
     ability = ability_row(spec, action)
     base_gcd = ability["gcd"]
@@ -436,7 +500,7 @@ def action_duration(state: State, spec: Spec, action: jax.Array) -> tuple[jax.Ar
     cast = ability["cast_time"] / haste
     busy = jnp.maximum(gcd, cast)
     recovering = (state.charges < t.max_charges) & (t.cooldown > 0)
-    next_charge = jnp.min(jnp.where(recovering, state.recharge, WAIT_MAX))
+    next_charge = jnp.min(jnp.where(recovering, state.recharge, WAIT_MAX), axis=0)
     wait = jnp.clip(next_charge, WAIT_MIN, WAIT_MAX)
     is_wait = action >= spec.num_abilities
     return jnp.where(is_wait, 0.0, cast), jnp.where(is_wait, wait, busy)
@@ -463,17 +527,19 @@ def draw_rolls(state: State, spec: Spec, expected_value: bool) -> dict:
     num_debuffs = spec.tables.debuff_duration.shape[0]
     sizes = {"cast_crit": (num_slots,), "cast_proc": (num_procs,), "tick_crit": (num_slots, num_debuffs),
              "blast_crit": (num_slots, num_debuffs), "auto_crit": (), "auto_proc": (num_procs,)}
+    batch = state.time.shape
     if expected_value:
-        return {name: jnp.zeros(shape) for name, shape in sizes.items()}
-    seed = jax.random.key_data(state.key).astype(jnp.uint32).reshape(-1)
-    stream = hash_uint32(seed[0] ^ hash_uint32(seed[-1] + state.step_count.astype(jnp.uint32)
-                                               * jnp.uint32(0x9E3779B9)))
+        return {name: jnp.zeros(shape + (1,) * len(batch)) for name, shape in sizes.items()}
+    seed = jax.random.key_data(state.key).astype(jnp.uint32)
+    stream = hash_uint32(seed[..., 0] ^ hash_uint32(seed[..., -1] + state.step_count.astype(jnp.uint32)
+                                                    * jnp.uint32(0x9E3779B9)))
     total = sum(math.prod(shape) for shape in sizes.values())
-    bits = hash_uint32(stream ^ (jnp.arange(total, dtype=jnp.uint32) * jnp.uint32(0x85EBCA6B) + jnp.uint32(1)))
+    counter = iota(total, len(batch)).astype(jnp.uint32)
+    bits = hash_uint32(stream ^ (counter * jnp.uint32(0x85EBCA6B) + jnp.uint32(1)))
     flat = (bits >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
     rolls, offset = {}, 0
     for name, shape in sizes.items():
-        rolls[name] = flat[offset:offset + math.prod(shape)].reshape(shape)
+        rolls[name] = flat[offset:offset + math.prod(shape)].reshape(shape + batch)
         offset += math.prod(shape)
     return rolls
 
@@ -482,31 +548,32 @@ def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expect
     """One decision: refuse an illegal action (a wait is done instead and flagged),
     use the ability, advance to the next decision point, move on to the next pull."""
     action = jnp.asarray(action, jnp.int32)
-    legal = jnp.any(state.legal_action_mask & (jnp.arange(spec.num_actions) == action))
+    legal = jnp.any(state.legal_action_mask & (iota(spec.num_actions, batch_rank(state)) == action), axis=0)
     action = jnp.where(legal, action, spec.num_abilities)
-    rolls = draw_rolls(state, spec, expected_value)
+    action, rolls = materialize((action, draw_rolls(state, spec, expected_value)))
     before = state
-    cast, busy = action_duration(state, spec, action)
-    time_left = jnp.maximum(fight.time_limit - state.time, 0.0)
+    cast, busy = materialize(action_duration(state, spec, action))
+    f = fight_tables(state, fight)
+    time_left = jnp.maximum(f.time_limit - state.time, 0.0)
     cast = jnp.minimum(cast, time_left)
     if spec.has_cast_times:
         state = advance(state, spec, fight, cast, rolls, expected_value)
     state = use_ability(state, action, spec, fight, rolls, expected_value)
-    rest = jnp.minimum(busy - cast, jnp.maximum(fight.time_limit - state.time, 0.0))
+    rest = jnp.minimum(busy - cast, jnp.maximum(f.time_limit - state.time, 0.0))
     state = advance(state, spec, fight, rest, rolls, expected_value)
     state = record_pull_clear(state)
     if fight.pull_health.shape[0] > 1:  # static: single-pull fights never travel
         state = next_pull(state, spec, fight)
 
     num_pulls = fight.pull_health.shape[0]
-    cleared = ~jnp.any(state.enemy_alive) & (state.pull_index == num_pulls - 1)
-    terminated = cleared | (state.time >= fight.time_limit - EPSILON)
-    reward = jnp.where(fight.objective == OBJECTIVE_CLEAR_TIME,
+    cleared = ~jnp.any(state.enemy_alive, axis=0) & (state.pull_index == num_pulls - 1)
+    terminated = cleared | (state.time >= f.time_limit - EPSILON)
+    reward = jnp.where(f.objective == OBJECTIVE_CLEAR_TIME,
                        -(state.time - before.time),
-                       state.damage_done - before.damage_done) * fight.reward_scale
+                       state.damage_done - before.damage_done) * f.reward_scale
     state = state.replace(terminated=terminated, reward=reward, illegal_action=~legal,
                           step_count=state.step_count + 1)
-    state = state.replace(legal_action_mask=legal_action_mask(state, spec, fight))
+    state = state.replace(legal_action_mask=legal_action_mask(materialize(state), spec, fight))
     # A finished fight does not change any more.
     frozen = before.replace(reward=jnp.float32(0.0), illegal_action=~legal)
     return jax.tree.map(lambda new, old: jnp.where(before.terminated, old, new), state, frozen)

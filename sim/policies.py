@@ -28,26 +28,29 @@ def random_legal(env: Env) -> Policy:
     return policy
 
 
-def first_legal(mask: jax.Array, order: jax.Array, fallback: int) -> jax.Array:
-    """The first action of `order` that `mask` allows, else `fallback`."""
-    allowed = mask[order]
-    return jnp.where(jnp.any(allowed), order[jnp.argmax(allowed)], fallback).astype(jnp.int32)
+def first_legal(mask: jax.Array, order: tuple[int, ...], fallback: int) -> jax.Array:
+    """The first action of the static `order` that `mask` allows, else `fallback`.
+    Static indices are slices (a gather per state is slow on CPU); works on batched
+    masks with trailing batch axes too."""
+    choice = jnp.full(mask.shape[1:], fallback, jnp.int32)
+    for action in reversed(order):
+        choice = jnp.where(mask[action], jnp.int32(action), choice)
+    return choice
 
 
 def simple_priority(env: Env) -> Policy:
     """The spec's `simple_priority` list (and its AoE list at enough enemies):
     the first legal ability in order, else wait."""
     settings = env.spec.settings
-    single = jnp.array([env.spec.action_index(n) for n in settings["simple_priority"]], jnp.int32)
+    single = tuple(env.spec.action_index(n) for n in settings["simple_priority"])
     aoe_names = settings.get("simple_priority_aoe", settings["simple_priority"])
-    aoe = jnp.array([env.spec.action_index(n) for n in aoe_names], jnp.int32)
+    aoe = tuple(env.spec.action_index(n) for n in aoe_names)
     threshold = int(settings.get("simple_priority_aoe_min_enemies", 3))
-    if aoe.shape != single.shape:
-        raise ValueError("simple_priority and simple_priority_aoe must have the same length")
 
     def policy(state: State, key: jax.Array) -> jax.Array:
-        order = jnp.where(jnp.sum(state.enemy_alive) >= threshold, aoe, single)
-        return first_legal(state.legal_action_mask, order, env.wait_action)
+        mask = state.legal_action_mask
+        return jnp.where(jnp.sum(state.enemy_alive, axis=0) >= threshold,
+                         first_legal(mask, aoe, env.wait_action), first_legal(mask, single, env.wait_action))
 
     return policy
 

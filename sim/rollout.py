@@ -12,17 +12,33 @@ from sim.policies import Policy
 from sim.types import State
 
 
-def make_chunk_runner(env: Env, policy: Policy, chunk_steps: int) -> Callable[[State], State]:
-    """A jitted function advancing a batch of states by `chunk_steps` decisions."""
+def batch_last(states: State) -> State:
+    """[N, ...] leaves -> [..., N]: the engine's fast layout (see sim/engine.py)."""
+    return jax.tree.map(lambda x: jnp.moveaxis(x, 0, -1), states)
 
-    def one_step(state: State, _):
+
+def batch_first(states: State) -> State:
+    return jax.tree.map(lambda x: jnp.moveaxis(x, -1, 0), states)
+
+
+def make_chunk_runner(env: Env, policy: Policy, chunk_steps: int) -> Callable[[State], State]:
+    """A jitted function advancing a batch of states ([N, ...] leaves, as `init_batch`
+    makes them) by `chunk_steps` decisions.
+
+    Inside, the batch is the last axis: the engine steps all N fights at once with
+    the batch as the contiguous axis (about 2x faster on CPU than `jax.vmap(env.step)`,
+    whose batch axis comes first), while the policy, written for one state, is vmapped.
+    """
+    per_state_policy = jax.vmap(policy, in_axes=(-1, 0))
+
+    def one_step(states: State, _):
         # A policy key per decision; unused (and compiled away) for deterministic policies.
-        policy_key = jax.random.fold_in(state.key, state.step_count)
-        return env.step(state, policy(state, policy_key)), None
+        policy_keys = jax.vmap(jax.random.fold_in)(states.key, states.step_count)
+        return env.step(states, per_state_policy(states, policy_keys)), None
 
     def run(states: State) -> State:
-        states, _ = jax.lax.scan(lambda s, x: jax.vmap(one_step)(s, x), states, None, length=chunk_steps)
-        return states
+        states, _ = jax.lax.scan(one_step, batch_last(states), None, length=chunk_steps)
+        return batch_first(states)
 
     return jax.jit(run)
 

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sim
+import sim.policies
+import sim.rollout
 from portunus.profile import load_profile
 
 FIGHTS = {
@@ -123,3 +125,49 @@ def test_vmap_of_n_equals_n_single_runs():
         single, _ = run(keys[k], choices[k])
         for x, y in zip(jax.tree.leaves(batched.replace(key=None)), jax.tree.leaves(single.replace(key=None))):
             np.testing.assert_allclose(np.asarray(x)[k], np.asarray(y), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("fight", list(FIGHTS))
+@pytest.mark.parametrize("expected_value", [False, True])
+def test_batch_last_layout_steps_like_vmap(fight, expected_value):
+    """The engine stepping a batch whose axis is last (the fast layout of
+    sim.rollout) plays the same fights as `jax.vmap(env.step)`, step by step."""
+    env = env_for(fight, expected_value)
+    n = 5
+    starts = sim.rollout.init_batch(env, jax.random.key(21), n)
+    choices = jnp.stack([jnp.arange(STEPS) * (k + 7) + k for k in range(n)], axis=1)  # [STEPS, n]
+
+    def by_vmap(states, choice):
+        actions = jax.vmap(choose)(states.legal_action_mask, choice)
+        states = jax.vmap(env.step)(states, actions)
+        return states, (states, actions)
+
+    def by_batch_last(states, choice):
+        actions = jax.vmap(choose, in_axes=(-1, 0))(states.legal_action_mask, choice)
+        states = env.step(states, actions)
+        return states, (sim.rollout.batch_first(states), actions)
+
+    _, (want, want_actions) = jax.jit(lambda s: jax.lax.scan(by_vmap, s, choices))(starts)
+    _, (got, got_actions) = jax.jit(lambda s: jax.lax.scan(by_batch_last, sim.rollout.batch_last(s), choices))(starts)
+    np.testing.assert_array_equal(np.asarray(got_actions), np.asarray(want_actions))
+    assert float(jnp.sum(want.damage_done[-1])) > 0
+    got_leaves = jax.tree_util.tree_leaves_with_path(got.replace(key=None))
+    for (path, x), y in zip(got_leaves, jax.tree.leaves(want.replace(key=None)), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-3,
+                                   err_msg=jax.tree_util.keystr(path))
+
+
+def test_chunk_runner_matches_a_vmapped_scan_of_the_apl():
+    """make_chunk_runner (batch-last inside) = a plain vmapped scan, policy keys included."""
+    env = env_for("route", False)
+    policy = sim.policies.POLICIES["apl"](env)
+    starts = sim.rollout.init_batch(env, jax.random.key(3), 4)
+
+    def one(state, _):
+        return env.step(state, policy(state, jax.random.fold_in(state.key, state.step_count))), None
+
+    want = jax.jit(lambda s: jax.lax.scan(lambda s, x: jax.vmap(one)(s, x), s, None, length=STEPS)[0])(starts)
+    got = sim.rollout.make_chunk_runner(env, policy, STEPS)(starts)
+    np.testing.assert_array_equal(np.asarray(got.casts), np.asarray(want.casts))
+    np.testing.assert_allclose(np.asarray(got.damage_done), np.asarray(want.damage_done), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(got.time), np.asarray(want.time), rtol=1e-6)
