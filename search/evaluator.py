@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from sim.env import Env
+from sim.rollout import batch_first, batch_last
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 
 MASKED_LOGIT = -1e9
@@ -48,18 +49,28 @@ def uniform_prior(env: Env):
 
 
 def rollout_value(env: Env, apl, steps: int):
-    """Value of a state: `steps` APL decisions, then the rest at a steady rate."""
+    """Values [N] of a batch of states ([N, ...] leaves): `steps` APL decisions, then
+    the rest at a steady rate. The rollouts step the batch in the simulator's fast
+    batch-last layout (sim/rollout.py); the APL, written for one state, is vmapped."""
     f = env.fight_tables
     num_pulls = env.fight.num_pulls
     nominal = float(env.spec.settings.get("nominal_dps", 1.0))
     enemies = jnp.sum(f.pull_health > 0, axis=1)
     later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
 
-    def value(state: State) -> jax.Array:
-        def body(s, _):
-            return env.step(s, apl(s)), None
+    per_state_apl = jax.vmap(apl, in_axes=-1)
 
-        end, _ = jax.lax.scan(body, state, None, length=steps) if steps > 0 else (state, None)
+    def value(states: State) -> jax.Array:
+        if steps == 0:
+            return jax.vmap(leaf_value)(states, states)
+
+        def body(s, _):
+            return env.step(s, per_state_apl(s)), None
+
+        end, _ = jax.lax.scan(body, batch_last(states), None, length=steps)
+        return jax.vmap(leaf_value)(states, batch_first(end))
+
+    def leaf_value(state: State, end: State) -> jax.Array:
         # Damage objective (fixed-time fights): rollout damage + the nominal DPS over the time
         # left. (The rollout's own rate, even shrunk, carried its bursts over minutes and
         # outweighed the differences between actions: measured in tests/test_search.py.)
@@ -86,10 +97,11 @@ def rollout_value(env: Env, apl, steps: int):
 
 
 def network_evaluator(env: Env, apply_fn):
-    """Prior and value from a network: `apply_fn(params, observation) -> (logits [A+1], value)`."""
+    """Prior and value from a network: `apply_fn(params, observation) -> (logits [A+1], value)`,
+    for a batch of states: (params, states) -> (logits [N, A+1], values [N])."""
 
     def evaluate(params, state: State):
         logits, value = apply_fn(params, env.observation(state))
         return masked_logits(logits, state.legal_action_mask), jnp.where(state.terminated, 0.0, value)
 
-    return evaluate
+    return jax.vmap(evaluate, in_axes=(None, 0))

@@ -24,6 +24,7 @@ from search.tree_export import export_tree
 from search.types import Recommendation, SearchConfig
 from sim.apl import load_apl
 from sim.env import Env
+from sim.rollout import step_batch
 from sim.types import State
 
 QTRANSFORMS = {
@@ -34,26 +35,26 @@ QTRANSFORMS = {
 
 
 def make_evaluator(env: Env, config: SearchConfig, apply_fn: Callable | None = None, apl=None):
-    """(params, state) -> (prior logits [A+1], value) for one state."""
+    """(params, states) -> (prior logits [N, A+1], values [N]) for a batch of states."""
     if apply_fn is not None and config.value == "network":
         return network_evaluator(env, apply_fn)
     apl = apl if apl is not None else load_apl(env)
     value = rollout_value(env, apl, config.rollout_steps)
     if apply_fn is not None:  # the network's prior, valued by rollouts
         network = network_evaluator(env, apply_fn)
-        return lambda params, state: (network(params, state)[0], value(state))
-    prior = apl_prior(env, apl, config.apl_prior_logit) if config.prior == "apl" else uniform_prior(env)
-    return lambda params, state: (prior(state), value(state))
+        return lambda params, states: (network(params, states)[0], value(states))
+    prior = jax.vmap(apl_prior(env, apl, config.apl_prior_logit) if config.prior == "apl" else uniform_prior(env))
+    return lambda params, states: (prior(states), value(states))
 
 
 def make_search(env: Env, config: SearchConfig, apply_fn: Callable | None = None, apl=None):
     """A jittable `search(params, key, states) -> mctx.PolicyOutput` over a batch of states."""
     config.validate()
     model = dataclasses.replace(env, expected_value=True) if config.expected_value else env
-    evaluate = jax.vmap(make_evaluator(model, config, apply_fn, apl), in_axes=(None, 0))
+    evaluate = make_evaluator(model, config, apply_fn, apl)
 
     def recurrent_fn(params, key, action, states: State):
-        next_states = jax.vmap(model.step)(states, action)
+        next_states = step_batch(model, states, action)
         logits, value = evaluate(params, next_states)
         output = mctx.RecurrentFnOutput(
             reward=next_states.reward,

@@ -53,11 +53,18 @@ def iota(size: int, rank: int) -> jax.Array:
     return jnp.arange(size).reshape((size,) + (1,) * rank)
 
 
-def materialize(tree):
+MATERIALIZE_MIN_BATCH = 16  # below this, the extra fusions cost more than they save
+
+
+def materialize(tree, state: State):
     """Values XLA should compute once and store, not recompute inside every fusion
     that reads them (it duplicates cheap elementwise chains into each consumer, and
     into every element of a broadcast). A reduction is a fusion root, so a sum over
-    a two-long axis with zeros stores the value. Exact: x + 0 == x."""
+    a two-long axis with zeros stores the value. Exact: x + 0 == x. Only for batches
+    in the batch-last layout: one state (or `jax.vmap`) keeps XLA's own choice."""
+    if batch_rank(state) == 0 or math.prod(state.time.shape) < MATERIALIZE_MIN_BATCH:
+        return tree
+
     def cut(x):
         x = jnp.asarray(x)
         if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
@@ -196,7 +203,7 @@ def deal_damage(state: State, spec: Spec, player: jax.Array, sources: jax.Array,
     scale = jnp.where(kills, state.enemy_health / jnp.maximum(total, 1e-30), 1.0)
     health = jnp.where(kills, 0.0, jnp.maximum(state.enemy_health - total, 0.0))
     effective = player * scale[None, :]
-    by_source = materialize(jnp.sum(effective, axis=1))  # [K]
+    by_source = materialize(jnp.sum(effective, axis=1), state)  # [K]
     # Debuffs that store a share of the player's non-physical damage (Execution Sentence).
     physical = jnp.any(sources & t.source_physical[None, :], axis=1)
     magic = jnp.sum(jnp.where(physical[:, None], 0.0, effective), axis=0)
@@ -390,7 +397,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, rolls: 
     primary, _ = primary_target(state)
     taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, A + 1:].astype(jnp.float32), columns=True)  # [E, D]
     dt, haste, chance, multiplier, eligible, primary, taken = materialize(
-        (dt, haste, chance, multiplier, eligible, primary, taken))
+        (dt, haste, chance, multiplier, eligible, primary, taken), state)
 
     # Periodic ticks inside (0, min(dt, remaining)].
     on = (state.debuff_remaining > 0) & eligible[:, None]
@@ -550,9 +557,9 @@ def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expect
     action = jnp.asarray(action, jnp.int32)
     legal = jnp.any(state.legal_action_mask & (iota(spec.num_actions, batch_rank(state)) == action), axis=0)
     action = jnp.where(legal, action, spec.num_abilities)
-    action, rolls = materialize((action, draw_rolls(state, spec, expected_value)))
+    action, rolls = materialize((action, draw_rolls(state, spec, expected_value)), state)
     before = state
-    cast, busy = materialize(action_duration(state, spec, action))
+    cast, busy = materialize(action_duration(state, spec, action), state)
     f = fight_tables(state, fight)
     time_left = jnp.maximum(f.time_limit - state.time, 0.0)
     cast = jnp.minimum(cast, time_left)
@@ -573,7 +580,7 @@ def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expect
                        state.damage_done - before.damage_done) * f.reward_scale
     state = state.replace(terminated=terminated, reward=reward, illegal_action=~legal,
                           step_count=state.step_count + 1)
-    state = state.replace(legal_action_mask=legal_action_mask(materialize(state), spec, fight))
+    state = state.replace(legal_action_mask=legal_action_mask(materialize(state, state), spec, fight))
     # A finished fight does not change any more.
     frozen = before.replace(reward=jnp.float32(0.0), illegal_action=~legal)
     return jax.tree.map(lambda new, old: jnp.where(before.terminated, old, new), state, frozen)

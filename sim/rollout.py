@@ -21,6 +21,11 @@ def batch_first(states: State) -> State:
     return jax.tree.map(lambda x: jnp.moveaxis(x, -1, 0), states)
 
 
+def step_batch(env: Env, states: State, actions: jax.Array) -> State:
+    """`jax.vmap(env.step)(states, actions)`, computed in the fast batch-last layout."""
+    return batch_first(env.step(batch_last(states), actions))
+
+
 def make_chunk_runner(env: Env, policy: Policy, chunk_steps: int) -> Callable[[State], State]:
     """A jitted function advancing a batch of states ([N, ...] leaves, as `init_batch`
     makes them) by `chunk_steps` decisions.

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sim
+import sim.engine
 import sim.policies
 import sim.rollout
 from portunus.profile import load_profile
@@ -133,7 +134,7 @@ def test_batch_last_layout_steps_like_vmap(fight, expected_value):
     """The engine stepping a batch whose axis is last (the fast layout of
     sim.rollout) plays the same fights as `jax.vmap(env.step)`, step by step."""
     env = env_for(fight, expected_value)
-    n = 5
+    n = sim.engine.MATERIALIZE_MIN_BATCH  # large enough for the batch-only code paths
     starts = sim.rollout.init_batch(env, jax.random.key(21), n)
     choices = jnp.stack([jnp.arange(STEPS) * (k + 7) + k for k in range(n)], axis=1)  # [STEPS, n]
 
@@ -161,7 +162,7 @@ def test_chunk_runner_matches_a_vmapped_scan_of_the_apl():
     """make_chunk_runner (batch-last inside) = a plain vmapped scan, policy keys included."""
     env = env_for("route", False)
     policy = sim.policies.POLICIES["apl"](env)
-    starts = sim.rollout.init_batch(env, jax.random.key(3), 4)
+    starts = sim.rollout.init_batch(env, jax.random.key(3), sim.engine.MATERIALIZE_MIN_BATCH)
 
     def one(state, _):
         return env.step(state, policy(state, jax.random.fold_in(state.key, state.step_count))), None

@@ -197,4 +197,5 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile)
                 health = fight.pull_health[later]
                 seconds += health.sum() / (nominal + group[later] * np.sum(health > 0)) + fight.pull_travel[later]
             expected = -((float(end.time) - float(state.time)) + seconds) * scale
-            assert float(rollout_value(env, apl, steps)(state)) == pytest.approx(expected, rel=1e-5), (fight.name, steps)
+            one = jax.tree.map(lambda x: x[None], state)
+            assert float(rollout_value(env, apl, steps)(one)[0]) == pytest.approx(expected, rel=1e-5), (fight.name, steps)

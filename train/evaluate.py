@@ -21,6 +21,7 @@ from search.evaluator import masked_logits
 from search.planner import make_search
 from sim.apl import load_apl
 from sim.env import Env
+from sim.rollout import step_batch
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 from train.envs import parse_fight
 from train.model import Model
@@ -57,7 +58,7 @@ def play(env: Env, choose: Callable, episodes: int, seed: int, chunk: int = 64,
     @jax.jit
     def advance(states: State, key):
         def body(states, step_key):
-            return jax.vmap(env.step)(states, choose(step_key, states)), None
+            return step_batch(env, states, choose(step_key, states)), None
 
         states, _ = jax.lax.scan(body, states, jax.random.split(key, chunk))
         return states

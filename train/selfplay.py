@@ -18,6 +18,7 @@ import mctx
 from search.planner import make_search
 from search.types import SearchConfig
 from sim.env import Env
+from sim.rollout import step_batch
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 from train.types import Transition
 
@@ -61,7 +62,7 @@ def unroll(env: Env, act, apply_fn: Callable, length: int):
             search_key, reset_key = jax.random.split(key)
             actions, policy = act(params, search_key, states)
             observation = jax.vmap(env.observation)(states)
-            after = jax.vmap(env.step)(states, actions)
+            after = step_batch(env, states, actions)
             done = after.terminated
             fresh = jax.vmap(env.init)(jax.random.split(reset_key, batch), stats)
             following = jax.tree.map(
