@@ -51,21 +51,21 @@ def uniform_prior(env: Env):
 def rollout_value(env: Env, apl, steps: int):
     """Values [N] of a batch of states ([N, ...] leaves): `steps` APL decisions, then
     the rest at a steady rate. The rollouts step the batch in the simulator's fast
-    batch-last layout (sim/rollout.py); the APL, written for one state, is vmapped."""
+    batch-last layout (sim/rollout.py), the APL included (`apl.batch_last`)."""
     f = env.fight_tables
     num_pulls = env.fight.num_pulls
     nominal = float(env.spec.settings.get("nominal_dps", 1.0))
     enemies = jnp.sum(f.pull_health > 0, axis=1)
     later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
 
-    per_state_apl = jax.vmap(apl, in_axes=-1)
+    choose = apl if getattr(apl, "batch_last", False) else jax.vmap(apl, in_axes=-1)
 
     def value(states: State) -> jax.Array:
         if steps == 0:
             return jax.vmap(leaf_value)(states, states)
 
         def body(s, _):
-            return env.step(s, per_state_apl(s)), None
+            return env.step(s, choose(s)), None
 
         end, _ = jax.lax.scan(body, batch_last(states), None, length=steps)
         return jax.vmap(leaf_value)(states, batch_first(end))

@@ -55,6 +55,7 @@ def simple_priority(env: Env) -> Policy:
         return jnp.where(jnp.sum(state.enemy_alive, axis=0) >= threshold,
                          first_legal(mask, aoe, env.wait_action), first_legal(mask, single, env.wait_action))
 
+    policy.batch_last = True  # also takes a batch whose axis is last (sim/rollout.py)
     return policy
 
 

@@ -26,20 +26,29 @@ def step_batch(env: Env, states: State, actions: jax.Array) -> State:
     return batch_first(env.step(batch_last(states), actions))
 
 
+def batch_last_policy(policy: Policy) -> Policy:
+    """`policy(states, keys)` for a batch whose axis is last: the policy itself when it
+    says it handles that layout (`policy.batch_last`, e.g. the compiled APL), else
+    vmapped over the last axis (a policy written for one state)."""
+    if getattr(policy, "batch_last", False):
+        return policy
+    return jax.vmap(policy, in_axes=(-1, 0))
+
+
 def make_chunk_runner(env: Env, policy: Policy, chunk_steps: int) -> Callable[[State], State]:
     """A jitted function advancing a batch of states ([N, ...] leaves, as `init_batch`
     makes them) by `chunk_steps` decisions.
 
     Inside, the batch is the last axis: the engine steps all N fights at once with
     the batch as the contiguous axis (about 2x faster on CPU than `jax.vmap(env.step)`,
-    whose batch axis comes first), while the policy, written for one state, is vmapped.
+    whose batch axis comes first).
     """
-    per_state_policy = jax.vmap(policy, in_axes=(-1, 0))
+    choose = batch_last_policy(policy)
 
     def one_step(states: State, _):
         # A policy key per decision; unused (and compiled away) for deterministic policies.
         policy_keys = jax.vmap(jax.random.fold_in)(states.key, states.step_count)
-        return env.step(states, per_state_policy(states, policy_keys)), None
+        return env.step(states, choose(states, policy_keys)), None
 
     def run(states: State) -> State:
         states, _ = jax.lax.scan(one_step, batch_last(states), None, length=chunk_steps)

@@ -102,7 +102,10 @@ def _apply_variable(op: str, old, new):
 
 
 class Apl:
-    """A compiled APL: `apl(state, key=None) -> action` for one state (vmap for batches)."""
+    """A compiled APL: `apl(state, key=None) -> action` for one state (vmap for batches),
+    or for a batch whose axis is last (`batch_last`: see sim/rollout.py)."""
+
+    batch_last = True
 
     def __init__(self, text: str, env: Env, path: str = "<apl>"):
         self.lists = parse_apl(text, path)

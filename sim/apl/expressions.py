@@ -1,7 +1,10 @@
 """What APL names mean: each resolves, at compile time, to a function of an `AplContext`.
 
 Names follow SimC's spelling where the meaning is the same. Everything is a
-float32 scalar; true is 1 and false is 0. See docs/apl.md for the full list.
+float32 scalar per state; true is 1 and false is 0. See docs/apl.md for the
+full list. Like the engine, expressions also take a batch whose axis is last
+(per-state scalars are then [N]): tables get trailing axes, reductions name
+their leading axis.
 """
 
 from __future__ import annotations
@@ -38,14 +41,15 @@ class AplContext:
 
 
 def make_context(env: Env, state: State) -> AplContext:
-    t, f = env.spec.tables, env.fight_tables
+    t, f = engine.spec_tables(state, env.spec), engine.fight_tables(state, env.fight_tables)
     primary, _ = engine.primary_target(state)
-    fraction = engine.health_fraction(state, f)
+    fraction = engine.health_fraction(state, env.fight_tables)
     # Damage rate per enemy since the pull, shrunk towards a prior (the group's damage plus
     # the spec's nominal DPS shared among the living) so the first seconds are not "never".
     engaged = jnp.maximum(state.time - state.pull_start_time, 0.0)
-    alive = jnp.maximum(jnp.sum(state.enemy_alive), 1)
-    group = jnp.sum(jnp.where(jnp.arange(f.group_dps.shape[0]) == state.pull_index, f.group_dps, 0.0))
+    alive = jnp.maximum(jnp.sum(state.enemy_alive, axis=0), 1)
+    pull_hot = engine.iota(f.group_dps.shape[0], engine.batch_rank(state)) == state.pull_index
+    group = jnp.sum(jnp.where(pull_hot, f.group_dps, 0.0), axis=0)
     prior_rate = group + env.spec.settings.get("nominal_dps", 0.0) / alive
     rate = (state.enemy_max_health - state.enemy_health + prior_rate * TTD_PRIOR_SECONDS) / (
         engaged + TTD_PRIOR_SECONDS)
@@ -59,7 +63,15 @@ def make_context(env: Env, state: State) -> AplContext:
 
 
 def _on_primary(context: AplContext, per_enemy: jax.Array) -> jax.Array:
-    return jnp.sum(jnp.where(context.primary, per_enemy, 0.0))
+    return jnp.sum(jnp.where(context.primary, per_enemy, 0.0), axis=0)
+
+
+def _enemies(context: AplContext) -> jax.Array:
+    return jnp.sum(engine.eligible_targets(context.state), axis=0).astype(jnp.float32)
+
+
+def _longest_time_to_die(context: AplContext) -> jax.Array:
+    return jnp.max(context.time_to_die, axis=0)
 
 
 def _pick(vector_of, index: int):
@@ -181,7 +193,7 @@ class NameResolver:
             mode, cap = int(t.target_mode[a]), int(t.max_targets[a])
 
             def targets(c):
-                alive = jnp.sum(engine.eligible_targets(c.state)).astype(jnp.float32)
+                alive = _enemies(c)
                 if mode == TARGET_ALL:
                     return alive
                 if mode == TARGET_UP_TO:
@@ -201,8 +213,8 @@ class NameResolver:
             if head == "time":
                 return lambda c: c.state.time
             if head == "active_enemies":
-                return lambda c: jnp.sum(engine.eligible_targets(c.state)).astype(jnp.float32)
-            return lambda c: jnp.max(c.time_to_die)
+                return _enemies
+            return _longest_time_to_die
         if head == "pull" or parts[:3] == ("raid_event", "adds", "in"):
             return self.pull(name, line)
         if head == "variable":
@@ -220,35 +232,40 @@ class NameResolver:
 
     def pull(self, name: Name, line: int) -> Resolver:
         """Route facts. In a fight of one pull there is no next pull: time_to_next is 3600."""
-        f = self.env.fight_tables
         num_pulls = self.env.fight.num_pulls
+
+        def of_pull(c, table, index):
+            """table[index] for per-state pull indices, without a gather."""
+            rank = engine.batch_rank(c.state)
+            chosen = engine.iota(num_pulls, rank) == index
+            return jnp.sum(jnp.where(chosen, engine.batched(table, rank), 0), axis=0)
 
         def next_index(c):
             return jnp.minimum(c.state.pull_index + 1, num_pulls - 1)
 
+        def next_travel(c):
+            return of_pull(c, self.env.fight_tables.pull_travel, next_index(c))
+
         def time_to_next(c):
             has_next = c.state.pull_index < num_pulls - 1
-            travel = jnp.sum(jnp.where(jnp.arange(num_pulls) == next_index(c), f.pull_travel, 0.0))
-            return jnp.where(has_next, jnp.max(c.time_to_die) + travel, NEVER)
+            return jnp.where(has_next, _longest_time_to_die(c) + next_travel(c), NEVER)
 
         if name.parts[0] == "raid_event":
             if len(name.parts) != 3:
                 raise self.fail(name, line, f"unknown expression '{name.text}'", ["raid_event.adds.in"])
             return time_to_next
-        is_boss = lambda c, i: jnp.sum(jnp.where(jnp.arange(num_pulls) == i, f.pull_is_boss, False))  # noqa: E731
+        is_boss = lambda c, i: of_pull(c, self.env.fight_tables.pull_is_boss, i) > 0  # noqa: E731
         return self.attribute(name, line, 1, {
             "index": lambda c: (c.state.pull_index + 1).astype(jnp.float32),
             "count": lambda c: jnp.float32(num_pulls),
             "remaining": lambda c: (num_pulls - 1 - c.state.pull_index).astype(jnp.float32),
-            "enemies_left": lambda c: jnp.sum(c.state.enemy_alive).astype(jnp.float32),
+            "enemies_left": lambda c: jnp.sum(c.state.enemy_alive, axis=0).astype(jnp.float32),
             "is_boss": lambda c: is_boss(c, c.state.pull_index).astype(jnp.float32),
             "next_is_boss": lambda c: (is_boss(c, next_index(c)) & (c.state.pull_index < num_pulls - 1)
                                        ).astype(jnp.float32),
-            "next_travel": lambda c: jnp.where(
-                c.state.pull_index < num_pulls - 1,
-                jnp.sum(jnp.where(jnp.arange(num_pulls) == next_index(c), f.pull_travel, 0.0)), NEVER),
+            "next_travel": lambda c: jnp.where(c.state.pull_index < num_pulls - 1, next_travel(c), NEVER),
             "time_to_next": time_to_next,
-            "remains": lambda c: jnp.max(c.time_to_die),
+            "remains": _longest_time_to_die,
         })
 
 
