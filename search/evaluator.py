@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from sim.env import Env
-from sim.rollout import batch_first, batch_last
+from sim.rollout import batch_first, batch_last, batch_last_policy
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 
 MASKED_LOGIT = -1e9
@@ -58,14 +58,14 @@ def rollout_value(env: Env, apl, steps: int):
     enemies = jnp.sum(f.pull_health > 0, axis=1)
     later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
 
-    choose = apl if getattr(apl, "batch_last", False) else jax.vmap(apl, in_axes=-1)
+    choose = batch_last_policy(apl)
 
     def value(states: State) -> jax.Array:
         if steps == 0:
             return jax.vmap(leaf_value)(states, states)
 
         def body(s, _):
-            return env.step(s, choose(s)), None
+            return env.step(s, choose(s, None)), None
 
         end, _ = jax.lax.scan(body, batch_last(states), None, length=steps)
         return jax.vmap(leaf_value)(states, batch_first(end))

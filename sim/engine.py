@@ -198,7 +198,9 @@ def deal_damage(state: State, spec: Spec, player: jax.Array, sources: jax.Array,
     would be recomputed row by row in every XLA fusion that reads it.
     """
     t = spec_tables(state, spec)
-    total = jnp.sum(player, axis=0) if group is None else jnp.sum(player, axis=0) + group
+    total = jnp.sum(player, axis=0)
+    if group is not None:
+        total = total + group
     kills = (total >= state.enemy_health) & (total > 0)
     scale = jnp.where(kills, state.enemy_health / jnp.maximum(total, 1e-30), 1.0)
     health = jnp.where(kills, 0.0, jnp.maximum(state.enemy_health - total, 0.0))

@@ -22,8 +22,8 @@ def random_legal(env: Env) -> Policy:
     """A uniformly random legal action (wait included)."""
 
     def policy(state: State, key: jax.Array) -> jax.Array:
-        # One uniform number picks the k-th legal action: a third of the random bits of
-        # jax.random.categorical over all actions, which dominated the step's cost.
+        # One uniform number picks the k-th legal action (jax.random.categorical draws one
+        # per action; the random bits dominated the step's cost).
         mask = state.legal_action_mask
         pick = jnp.floor(jax.random.uniform(key) * jnp.sum(mask)).astype(jnp.int32)
         return jnp.argmax(jnp.cumsum(mask) > pick).astype(jnp.int32)
