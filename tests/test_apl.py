@@ -3,6 +3,7 @@ and the default APL against naive policies."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import sim
@@ -266,3 +267,30 @@ def test_default_apl_beats_naive_policies(fight):
         assert results["apl"][0] > margin * results[naive][0], results
         if fight != "patchwerk":
             assert results["apl"][1] < results[naive][1], results
+
+
+def test_expressions_on_a_batch_last_batch_equal_per_state_values(route_env):
+    """Every family of names, evaluated on a batch whose axis is last (as the rollouts in
+    search and the chunk runner do), equals the value of each state on its own."""
+    from sim.rollout import batch_last, init_batch, make_chunk_runner
+
+    env = route_env
+    texts = ["pull.index", "pull.count", "pull.remaining", "pull.enemies_left", "pull.is_boss",
+             "pull.next_is_boss", "pull.next_travel", "pull.time_to_next", "pull.remains",
+             "raid_event.adds.in", "active_enemies", "fight_remains", "target.time_to_die",
+             "target.health.pct", "spell_targets.divine_storm", "cooldown.blade_of_justice.charges_fractional",
+             "cooldown.blade_of_justice.full_recharge_time", "buff.avenging_wrath.remains",
+             "debuff.judgment.remains", "holy_power.deficit", "gcd.max", "time", "prev_gcd.1.judgment"]
+    # States spread over the route (every 4 decisions of one APL fight: several pulls).
+    run, state, spread = make_chunk_runner(env, load_apl(env), 4), init_batch(env, jax.random.key(8), 1), []
+    for _ in range(16):
+        state = run(state)
+        spread.append(state)
+    states = jax.tree.map(lambda *xs: jnp.concatenate(xs), *spread)
+    assert len(set(np.asarray(states.pull_index).tolist())) > 1
+    resolver = NameResolver(env, set(), "<test>")
+    for text in texts:
+        function = compile_expression(parse_expression(text), resolver, 1)
+        batched = np.asarray(jax.jit(lambda s: function(make_context(env, s)))(batch_last(states)))
+        single = np.asarray(jax.jit(jax.vmap(lambda s: function(make_context(env, s))))(states))
+        np.testing.assert_allclose(batched, single, rtol=1e-6, atol=1e-5, err_msg=text)
