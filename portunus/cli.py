@@ -488,7 +488,11 @@ def serve_command(
     policy: str = typer.Option("mcts", help="apl, net (the network alone) or mcts."),
     simulations: int = typer.Option(64, help="Search simulations per state."),
     batch_sizes: str = typer.Option("1,4,16,64", help="Batch sizes compiled at start; requests are padded up."),
-    max_wait_ms: float = typer.Option(15.0, min=0.0, max=100.0, help="How long to gather requests into a batch."),
+    max_wait_ms: float = typer.Option(30.0, min=0.0, max=100.0, help="Longest a batch waits for requests."),
+    batch_gap_ms: float = typer.Option(3.0, min=0.0, max=100.0,
+                                       help="A batch closes when no request came for this long."),
+    search_threads: int = typer.Option(0, min=0, max=64, help="Slices of a batch searched at once "
+                                       "(0: up to 4 on CPU, 1 on an accelerator)."),
     checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The planner as a local HTTP + JSON service with dynamic batching (docs in README)."""
@@ -499,7 +503,7 @@ def serve_command(
     try:
         profile_text = profile.read_text() if profile is not None else None
         config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=_batch_sizes(batch_sizes),
-                              profile_text=profile_text, checkpoint=checkpoint)
+                              profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads)
         try:
             config.validate()
         except ValueError as error:
@@ -511,7 +515,8 @@ def serve_command(
         fail(error)
     console.print(f"ready on http://{host}:{port} ({engine.env.spec.name}, {engine.profile_name}, {policy}, "
                   f"{simulations} simulations; warm-up {seconds:.1f} s)")
-    web.run_app(make_app(engine, max_wait_ms / 1000), host=host, port=port, print=None, handle_signals=True)
+    web.run_app(make_app(engine, max_wait_ms / 1000, batch_gap_ms / 1000), host=host, port=port, print=None,
+                handle_signals=True)
     console.print("stopped")
 
 
@@ -523,7 +528,9 @@ def bench_serve_command(
     simulations: int = typer.Option(64, help="Search simulations per state."),
     policy: str = typer.Option("mcts", help="apl or mcts."),
     batch_sizes: str = typer.Option("1,4,16,64", help="The service's batch sizes."),
-    max_wait_ms: float = typer.Option(15.0, min=0.0, max=100.0, help="The service's batching window."),
+    max_wait_ms: float = typer.Option(30.0, min=0.0, max=100.0, help="The service's --max-wait-ms."),
+    batch_gap_ms: float = typer.Option(3.0, min=0.0, max=100.0, help="The service's --batch-gap-ms."),
+    search_threads: int = typer.Option(0, min=0, max=64, help="The service's --search-threads."),
     checkpoint: str = typer.Option(None, help="The service's --checkpoint: a model directory or 'none' "
                                    "(default: the shipped model)."),
     json_path: Path = typer.Option(Path("bench-serve.json"), "--json", help="Where to write the JSON."),
@@ -544,7 +551,7 @@ def bench_serve_command(
 
     try:
         result = bench_serve(levels, seconds, max_requests, simulations, policy, batch_sizes, max_wait_ms,
-                             checkpoint, progress=lambda row: console.print(
+                             batch_gap_ms, search_threads, checkpoint, progress=lambda row: console.print(
                                  f"  {row['clients']:>3} clients: {row['requests']} requests, {row['failed']} failed"))
     except RuntimeError as error:  # the service did not start: its own message says why
         fail(error)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import mctx
 import numpy as np
 
+from search.backward import batched_backward_in_mctx
 from search.evaluator import apl_prior, network_evaluator, rollout_value, uniform_prior
 from search.tree_export import export_tree
 from search.types import Recommendation, SearchConfig
@@ -73,11 +74,12 @@ def make_search(env: Env, config: SearchConfig, apply_fn: Callable | None = None
                       max_depth=config.max_depth)
         if config.qtransform != "default":
             common["qtransform"] = QTRANSFORMS[config.qtransform]
-        if config.policy == "muzero":
-            return mctx.muzero_policy(**common, dirichlet_fraction=config.dirichlet_fraction,
-                                      dirichlet_alpha=config.dirichlet_alpha, temperature=config.temperature)
-        return mctx.gumbel_muzero_policy(**common, max_num_considered_actions=config.max_num_considered_actions,
-                                         gumbel_scale=config.gumbel_scale)
+        with batched_backward_in_mctx():
+            if config.policy == "muzero":
+                return mctx.muzero_policy(**common, dirichlet_fraction=config.dirichlet_fraction,
+                                          dirichlet_alpha=config.dirichlet_alpha, temperature=config.temperature)
+            return mctx.gumbel_muzero_policy(**common, max_num_considered_actions=config.max_num_considered_actions,
+                                             gumbel_scale=config.gumbel_scale)
 
     return search
 

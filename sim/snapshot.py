@@ -59,18 +59,29 @@ def from_snapshots(env: Env, fields: list[dict]) -> State:
     return _batch_assembler(env)(keys, stacked)
 
 
+@functools.lru_cache(maxsize=16)
+def _host_tables(env: Env) -> dict:
+    """The spec and fight tables `snapshot_fields` reads, as numpy, fetched once per env: reading
+    device arrays per snapshot cost more than the rest of the conversion (the service parses
+    every request on its event loop)."""
+    tables = env.spec.tables
+    slot_health = np.asarray(env.fight_tables.pull_health[0])
+    return {"resource_max": np.asarray(tables.resource_max), "resource_initial": np.asarray(tables.resource_initial),
+            "max_charges": np.asarray(tables.max_charges), "buff_max_stacks": np.asarray(tables.buff_max_stacks),
+            "default_health": float(slot_health[slot_health > 0].mean()) if (slot_health > 0).any() else 1e6}
+
+
 def snapshot_fields(env: Env, snapshot: GameSnapshot) -> dict:
     """The snapshot as the State's arrays (numpy), checked against the spec (InputError naming the field)."""
     _check_shapes(env, snapshot)
-    spec, tables = env.spec, env.spec.tables
+    spec, tables = env.spec, _host_tables(env)
     lead = max(_known(snapshot.gcd_remaining, 0.0), _known(snapshot.cast_remaining, 0.0))
 
-    resource_max = np.asarray(tables.resource_max)
     resources = np.array([_known(r.current, initial) for r, initial in
-                          zip(snapshot.resources, np.asarray(tables.resource_initial))], np.float32)
-    resources = np.clip(resources, 0.0, resource_max)
+                          zip(snapshot.resources, tables["resource_initial"])], np.float32)
+    resources = np.clip(resources, 0.0, tables["resource_max"])
 
-    max_charges = np.asarray(tables.max_charges)
+    max_charges = tables["max_charges"]
     charges, recharge = max_charges.copy(), np.zeros(spec.num_abilities, np.float32)
     for i, cooldown in enumerate(snapshot.cooldowns):
         if cooldown.remaining is None and cooldown.charges is None:
@@ -85,11 +96,10 @@ def snapshot_fields(env: Env, snapshot: GameSnapshot) -> dict:
 
     buff_remaining = np.array([max(_known(b.remaining, 0.0) - lead, 0.0) for b in snapshot.buffs], np.float32)
     buff_stacks = np.array([_known(b.stacks, 0) for b in snapshot.buffs], np.int32)
-    buff_stacks = np.where(buff_remaining > 0, np.clip(buff_stacks, 1, np.asarray(tables.buff_max_stacks)), 0)
+    buff_stacks = np.where(buff_remaining > 0, np.clip(buff_stacks, 1, tables["buff_max_stacks"]), 0)
 
     num_slots = env.fight.num_slots
-    slot_health = np.asarray(env.fight_tables.pull_health[0])
-    default_health = float(slot_health[slot_health > 0].mean()) if (slot_health > 0).any() else 1e6
+    default_health = tables["default_health"]
     health = np.zeros(num_slots, np.float32)
     max_health = np.zeros(num_slots, np.float32)
     in_range = np.ones(num_slots, bool)

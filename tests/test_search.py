@@ -199,3 +199,50 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile)
             expected = -((float(end.time) - float(state.time)) + seconds) * scale
             one = jax.tree.map(lambda x: x[None], state)
             assert float(rollout_value(env, apl, steps)(one)[0]) == pytest.approx(expected, rel=1e-5), (fight.name, steps)
+
+
+def random_tree(rng: np.random.Generator, batch: int = 6, nodes: int = 24, actions: int = 5) -> mctx.Tree:
+    """A tree of random shape and values: node i's parent is an earlier node (the root has none)."""
+    parents = np.stack([np.concatenate([[mctx.Tree.NO_PARENT], [rng.integers(0, i) for i in range(1, nodes)]])
+                        for _ in range(batch)]).astype(np.int32)
+    per_node, per_child = (batch, nodes), (batch, nodes, actions)
+    return mctx.Tree(
+        node_visits=rng.integers(0, 9, per_node).astype(np.int32), raw_values=rng.normal(size=per_node).astype(np.float32),
+        node_values=rng.normal(size=per_node).astype(np.float32), parents=parents,
+        action_from_parent=rng.integers(0, actions, per_node).astype(np.int32),
+        children_index=np.full(per_child, mctx.Tree.UNVISITED, np.int32),
+        children_prior_logits=np.zeros(per_child, np.float32),
+        children_visits=rng.integers(0, 9, per_child).astype(np.int32),
+        children_rewards=rng.normal(size=per_child).astype(np.float32),
+        children_discounts=rng.uniform(0, 1, per_child).astype(np.float32),
+        children_values=rng.normal(size=per_child).astype(np.float32),
+        embeddings=np.zeros((batch, nodes), np.float32), root_invalid_actions=np.zeros((batch, actions), bool),
+        extra_data=None)
+
+
+def test_batched_backward_equals_mctx_backward():
+    from mctx._src import search as mctx_search
+
+    from search.backward import batched_backward
+
+    rng = np.random.default_rng(0)
+    theirs, ours = jax.jit(mctx_search.backward), jax.jit(batched_backward)
+    for _ in range(4):
+        tree = random_tree(rng)
+        leaves = rng.integers(0, 24, 6).astype(np.int32)
+        leaves[0] = mctx.Tree.ROOT_INDEX            # a path of length 0 beside longer ones
+        expected, got = theirs(tree, leaves), ours(tree, leaves)
+        for name in ("node_values", "node_visits", "children_values", "children_visits"):
+            assert np.array_equal(np.asarray(getattr(expected, name)), np.asarray(getattr(got, name))), name
+        assert not np.array_equal(np.asarray(got.node_visits), tree.node_visits)
+
+
+def test_the_backward_swap_is_undone_after_tracing():
+    from mctx._src import search as mctx_search
+
+    from search.backward import batched_backward, batched_backward_in_mctx
+
+    original = mctx_search.backward
+    with batched_backward_in_mctx():
+        assert mctx_search.backward is batched_backward
+    assert mctx_search.backward is original

@@ -48,18 +48,30 @@ def snapshots():
     return sim.sample_snapshots(12)
 
 
+def without_timing(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("search_seconds", "batch_size")}
+
+
 def test_api_matches_in_process_search(service, snapshots):
     url, _ = service
-    engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8), checkpoint="none"))
+    engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8), checkpoint="none",
+                                         search_threads=2))
+    singles = []
     for snapshot in snapshots[3:6]:
         status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "tree_depth": 2})
         assert status == 200, body
         remote = body["recommendations"][0]
         local = engine.plan([engine.state(snapshot)], depth=2)[0]
-        for result in (remote, local):
-            result.pop("search_seconds")
-            result.pop("batch_size")
-        assert json.loads(json.dumps(local)) == remote
+        assert json.loads(json.dumps(without_timing(local))) == without_timing(remote)
+        singles.append(without_timing(local))
+    # Five states: two slices (4 + 1, padded to 4) searched on two threads, answered in order
+    # (equal up to float rounding: the slices run a program compiled for another batch size).
+    batch = engine.plan([engine.state(s) for s in snapshots[3:6] + snapshots[3:5]], depth=2)
+    assert engine.slice_sizes == (1, 4) and batch[0]["batch_size"] == 8
+    for got, expected in zip(batch, singles + singles[:2], strict=True):
+        assert (got["best_action"], got["hold_action"]) == (expected["best_action"], expected["hold_action"])
+        assert [(a["name"], a["visits"]) for a in got["actions"]] == [(a["name"], a["visits"]) for a in expected["actions"]]
+        assert [a["q"] for a in got["actions"]] == pytest.approx([a["q"] for a in expected["actions"]], rel=1e-6)
 
 
 def test_concurrent_requests_share_batches(service, snapshots):
@@ -151,3 +163,33 @@ def test_overlay_uses_the_service_and_says_when_it_is_unreachable(service, snaps
                          OneSnapshot(snapshots[2]), Settings())
     result = down.refresh()
     assert result.advice is None and "planner unreachable at http://127.0.0.1:" in result.error
+
+
+def test_a_burst_of_requests_is_one_batch_and_a_pause_ends_it():
+    """The batcher closes a batch when requests stop coming (`gap`), not at a fixed window."""
+    from portunus.service.batcher import Batcher
+
+    class Recorder:
+        max_batch = 64
+        batches: list = []
+
+        def plan(self, states, depth):
+            self.batches.append(list(states))
+            return [{"tree": {}, "batch_size": len(states)} for _ in states]
+
+    async def scenario():
+        batcher = Batcher(Recorder(), max_wait=2.0, gap=0.15)
+        batcher.start()
+
+        async def client(index, delay):
+            await asyncio.sleep(delay)
+            return await batcher.submit([index], depth=0)
+
+        # Ten requests 20 ms apart (a burst of 180 ms, longer than the gap), then one after a pause.
+        answers = await asyncio.gather(*(client(i, 0.02 * i) for i in range(10)), client(10, 1.0))
+        await batcher.stop()
+        return answers, batcher
+
+    answers, batcher = asyncio.run(scenario())
+    assert Recorder.batches == [list(range(10)), [10]]
+    assert [len(a) for a in answers] == [1] * 11 and batcher.metrics.batch_states == {10: 1, 1: 1}

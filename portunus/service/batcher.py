@@ -32,11 +32,16 @@ class Metrics:
 
 
 class Batcher:
-    """Gathers queued requests for at most `max_wait` seconds (or until the largest batch
-    size is full), runs one search on a worker thread, and answers each request."""
+    """Gathers queued requests into one search on a worker thread, and answers each request.
 
-    def __init__(self, engine, max_wait: float = 0.004):
-        self.engine, self.max_wait = engine, max_wait
+    A batch closes when the largest batch size is full, when no request has arrived for
+    `gap` seconds, or `max_wait` seconds after its first request. Clients answered by one
+    search come back as a burst spread over the time the event loop takes to parse them
+    (tens of ms for 64); a fixed window cut such bursts, and the few late requests then
+    ran as a second, nearly empty search that every later request waited behind."""
+
+    def __init__(self, engine, max_wait: float = 0.03, gap: float = 0.003):
+        self.engine, self.max_wait, self.gap = engine, max_wait, gap
         self.queue: asyncio.Queue = asyncio.Queue()
         self.metrics = Metrics()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="search")
@@ -66,7 +71,7 @@ class Batcher:
             items, count = [first], len(first[0])
             deadline = time.monotonic() + self.max_wait
             while count < self.engine.max_batch:
-                remaining = deadline - time.monotonic()
+                remaining = min(deadline - time.monotonic(), self.gap)
                 if remaining <= 0:
                     break
                 try:

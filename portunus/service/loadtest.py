@@ -107,8 +107,8 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, max
 
 
 def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 5000, simulations: int = 64,
-                policy: str = "mcts", batch_sizes: str = "1,4,16,64", max_wait_ms: float = 15.0,
-                checkpoint: str | None = None, progress=None) -> dict:
+                policy: str = "mcts", batch_sizes: str = "1,4,16,64", max_wait_ms: float = 30.0,
+                batch_gap_ms: float = 3.0, search_threads: int = 0, checkpoint: str | None = None, progress=None) -> dict:
     import sim
     from portunus.bench import environment
     from portunus.protocol import snapshot_to_json
@@ -117,7 +117,7 @@ def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 50
               for s in sim.sample_snapshots(64)]
     rows = []
     args = ["--policy", policy, "--simulations", str(simulations), "--batch-sizes", batch_sizes,
-            "--max-wait-ms", str(max_wait_ms)] + (["--checkpoint", checkpoint] if checkpoint else [])
+            "--max-wait-ms", str(max_wait_ms), "--batch-gap-ms", str(batch_gap_ms), "--search-threads", str(search_threads)] + (["--checkpoint", checkpoint] if checkpoint else [])
     with running_service(args) as (url, _):
         for clients in levels:
             asyncio.run(_load(url, bodies, clients, 2.0, 10 * clients))      # warm connections, not timed
@@ -132,5 +132,6 @@ def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 50
     return {"benchmark": "serve", "what": "one-snapshot recommend requests back to back per client over "
             "loopback HTTP; latency = request sent to answer read", "policy": policy,
             "checkpoint": checkpoint or "the shipped model (if present)", "simulations": simulations,
-            "batch_sizes": batch_sizes, "max_wait_ms": max_wait_ms, "environment": environment(),
+            "batch_sizes": batch_sizes, "max_wait_ms": max_wait_ms, "batch_gap_ms": batch_gap_ms,
+            "search_threads": search_threads, "environment": environment(),
             "cpu_count": os.cpu_count(), "results": rows}

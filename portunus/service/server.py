@@ -124,7 +124,7 @@ async def configure(request: web.Request) -> web.Response:
         engine = await loop.run_in_executor(None, _ready_engine, config)   # compile off the event loop
     except (ValueError, InputError) as error:
         raise ClientError(400, str(error)) from None
-    request.app[SERVICE].engine = engine
+    request.app[SERVICE].engine = engine       # the old one's search threads end when it is collected
     request.app[SERVICE].batcher.engine = engine
     return web.json_response({"status": "configured", **_describe(engine)})
 
@@ -139,6 +139,7 @@ def _describe(engine: PlanningEngine) -> dict:
     c = engine.config
     return {"spec": engine.env.spec.name, "profile": engine.profile_name, "policy": c.policy,
             "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes),
+            "search_threads": engine.threads,
             "model": str(engine.model.path) if engine.model else None}
 
 
@@ -151,10 +152,10 @@ async def metrics(request: web.Request) -> web.Response:
     return web.json_response(batcher.metrics.to_dict(batcher.queue_depth))
 
 
-def make_app(engine: PlanningEngine, max_wait: float = 0.004) -> web.Application:
-    """The aiohttp application around a warmed-up engine."""
+def make_app(engine: PlanningEngine, max_wait: float = 0.03, gap: float = 0.003) -> web.Application:
+    """The aiohttp application around a warmed-up engine (batching: see Batcher)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
-    app[SERVICE] = Service(engine, Batcher(engine, max_wait))
+    app[SERVICE] = Service(engine, Batcher(engine, max_wait, gap))
     app.router.add_post("/v1/recommend", recommend)
     app.router.add_post("/v1/configure", configure)
     app.router.add_get("/v1/health", health)
