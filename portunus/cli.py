@@ -499,6 +499,7 @@ def serve_command(
     from aiohttp import web
 
     from portunus.service import EngineConfig, PlanningEngine, make_app
+    from portunus.service.server import freeze_heap
 
     try:
         profile_text = profile.read_text() if profile is not None else None
@@ -511,6 +512,7 @@ def serve_command(
         console.print(f"compiling {policy} for batch sizes {', '.join(map(str, config.batch_sizes))} ...")
         engine = PlanningEngine(config)
         seconds = engine.warm_up()
+        freeze_heap()
     except (InputError, OSError) as error:
         fail(error)
     console.print(f"ready on http://{host}:{port} ({engine.env.spec.name}, {engine.profile_name}, {policy}, "
