@@ -119,6 +119,7 @@ def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 50
     args = ["--policy", policy, "--simulations", str(simulations), "--batch-sizes", batch_sizes,
             "--max-wait-ms", str(max_wait_ms), "--batch-gap-ms", str(batch_gap_ms), "--search-threads", str(search_threads)] + (["--checkpoint", checkpoint] if checkpoint else [])
     with running_service(args) as (url, _):
+        service = _get(f"{url}/v1/health")          # what it resolved: model, search threads, sizes
         for clients in levels:
             asyncio.run(_load(url, bodies, clients, 2.0, 10 * clients))      # warm connections, not timed
             before = _get(f"{url}/v1/metrics")
@@ -133,5 +134,5 @@ def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 50
             "loopback HTTP; latency = request sent to answer read", "policy": policy,
             "checkpoint": checkpoint or "the shipped model (if present)", "simulations": simulations,
             "batch_sizes": batch_sizes, "max_wait_ms": max_wait_ms, "batch_gap_ms": batch_gap_ms,
-            "search_threads": search_threads, "environment": environment(),
+            "search_threads": search_threads, "service": service, "environment": environment(),
             "cpu_count": os.cpu_count(), "results": rows}
