@@ -4,13 +4,16 @@ mctx backs a value up with `jax.vmap` over a `lax.while_loop` that carries the
 tree. Batched, that loop runs until the deepest path is done and, each step,
 copies and selects every carried [batch, nodes, actions] array to leave the
 finished elements alone (jax-ml/jax#13522; mctx issue #107: search slows down
-as trees deepen). Portunus' trees are deep and narrow (a confident prior):
-64 states x 64 simulations spent about a third of their time there on CPU.
+as trees deepen). Portunus' trees are deep and narrow (a confident prior): on
+CPU, a batch of 64 states x 64 simulations with a network went from 41 to 30 ms
+with this (`portunus bench search`), 1,024 simulations of one state with
+rollouts from 272 to 202 ms.
 
 `batched_backward` does the same arithmetic on the batch at once: finished
 elements rewrite the root's own values, so every step touches [batch] entries
 only. `batched_backward_in_mctx()` puts it in place of mctx's while a search
-is traced; tests/test_search.py checks it against mctx's own on real trees.
+is traced; tests/test_search.py checks it against mctx's own on random trees
+(bit-identical; so were the service's search trees, checked by hand).
 """
 
 from __future__ import annotations

@@ -207,7 +207,8 @@ def random_tree(rng: np.random.Generator, batch: int = 6, nodes: int = 24, actio
                         for _ in range(batch)]).astype(np.int32)
     per_node, per_child = (batch, nodes), (batch, nodes, actions)
     return mctx.Tree(
-        node_visits=rng.integers(0, 9, per_node).astype(np.int32), raw_values=rng.normal(size=per_node).astype(np.float32),
+        node_visits=rng.integers(0, 9, per_node).astype(np.int32),
+        raw_values=rng.normal(size=per_node).astype(np.float32),
         node_values=rng.normal(size=per_node).astype(np.float32), parents=parents,
         action_from_parent=rng.integers(0, actions, per_node).astype(np.int32),
         children_index=np.full(per_child, mctx.Tree.UNVISITED, np.int32),

@@ -108,7 +108,8 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, max
 
 def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 5000, simulations: int = 64,
                 policy: str = "mcts", batch_sizes: str = "1,4,16,64", max_wait_ms: float = 30.0,
-                batch_gap_ms: float = 3.0, search_threads: int = 0, checkpoint: str | None = None, progress=None) -> dict:
+                batch_gap_ms: float = 3.0, search_threads: int = 0, checkpoint: str | None = None,
+                progress=None) -> dict:
     import sim
     from portunus.bench import environment
     from portunus.protocol import snapshot_to_json
@@ -117,7 +118,8 @@ def bench_serve(levels=(1, 8, 64), seconds: float = 10.0, max_requests: int = 50
               for s in sim.sample_snapshots(64)]
     rows = []
     args = ["--policy", policy, "--simulations", str(simulations), "--batch-sizes", batch_sizes,
-            "--max-wait-ms", str(max_wait_ms), "--batch-gap-ms", str(batch_gap_ms), "--search-threads", str(search_threads)] + (["--checkpoint", checkpoint] if checkpoint else [])
+            "--max-wait-ms", str(max_wait_ms), "--batch-gap-ms", str(batch_gap_ms),
+            "--search-threads", str(search_threads)] + (["--checkpoint", checkpoint] if checkpoint else [])
     with running_service(args) as (url, _):
         service = _get(f"{url}/v1/health")          # what it resolved: model, search threads, sizes
         for clients in levels:
