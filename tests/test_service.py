@@ -172,14 +172,16 @@ def test_a_burst_of_requests_is_one_batch_and_a_pause_ends_it():
 
     class Recorder:
         max_batch = 64
-        batches: list = []
+
+        def __init__(self):
+            self.batches = []
 
         def plan(self, states, depth):
             self.batches.append(list(states))
             return [{"tree": {}, "batch_size": len(states)} for _ in states]
 
     async def scenario():
-        batcher = Batcher(Recorder(), max_wait=2.0, gap=0.15)
+        batcher = Batcher(recorder, max_wait=2.0, gap=0.15)
         batcher.start()
 
         async def client(index, delay):
@@ -191,6 +193,7 @@ def test_a_burst_of_requests_is_one_batch_and_a_pause_ends_it():
         await batcher.stop()
         return answers, batcher
 
+    recorder = Recorder()
     answers, batcher = asyncio.run(scenario())
-    assert Recorder.batches == [list(range(10)), [10]]
+    assert recorder.batches == [list(range(10)), [10]]
     assert [len(a) for a in answers] == [1] * 11 and batcher.metrics.batch_states == {10: 1, 1: 1}

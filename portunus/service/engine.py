@@ -122,7 +122,7 @@ class PlanningEngine:
             slices = [list(states[at:at + size]) for at in range(0, len(states), size)]
 
             def search(part: list) -> list[dict[str, Any]]:
-                batch = from_snapshots(self.env, part + [part[0]] * (size - len(part)))
+                batch = from_snapshots(self.env, _padded(part, size))
                 recommendation = self.planner.recommend(batch, jax.random.key(seed), tree_depth=depth)
                 return [recommendation.to_dict(i) for i in range(len(part))]
 
@@ -130,7 +130,7 @@ class PlanningEngine:
             size *= len(slices)
         else:
             size = next(b for b in self.batch_sizes if b >= len(states))
-            batch = from_snapshots(self.env, list(states) + [states[0]] * (size - len(states)))
+            batch = from_snapshots(self.env, _padded(states, size))
             start = time.perf_counter()
             best, hold = (np.asarray(a) for a in (self._net if self.config.policy == "net" else self._apl)(batch))
             seconds = time.perf_counter() - start
@@ -144,3 +144,8 @@ class PlanningEngine:
         for result in results:
             result["batch_size"] = size
         return results
+
+
+def _padded(states: list, size: int) -> list:
+    """`states` repeated at the first one up to a compiled batch size (the extra results are dropped)."""
+    return list(states) + [states[0]] * (size - len(states))
