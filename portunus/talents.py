@@ -21,6 +21,10 @@ made by `scripts/extract_talent_tree.py` from SimC's generated trait data; its
 
 Talent names are SimC's tokens (`radiant_glory`, `art_of_war`,
 `lights_guidance`): what APLs write after `talent.`.
+
+Public: `decode_talent_string`, `encode_talent_string`, `loadout_from_names`,
+`read_talents` (either form, as a profile's `talents=` may hold), the
+`TalentLoadout` they return, and `load_tree` for the data itself.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class TalentTree:
                 for e in n.entries if spec_id in e.specs}
 
     def available(self, node: TalentNode, entry: TalentEntry, spec_id: int) -> bool:
+        """May the spec take it? Hero talents go by their tree, as SimC's parser does."""
         if node.tree == "hero":
             return entry.sub_tree in self.hero_trees_for(spec_id)
         return not entry.specs or spec_id in entry.specs
@@ -156,6 +161,7 @@ class TalentLoadout:
 
 @functools.cache
 def load_tree(class_name: str = "paladin") -> TalentTree:
+    """The class's tree from `portunus/data/talents/<class>.json`, read once."""
     path = DATA_DIR / f"{class_name}.json"
     if not path.exists():
         known = sorted(p.stem for p in DATA_DIR.glob("*.json"))
@@ -235,11 +241,12 @@ class _BitWriter:
         return "".join(chars)
 
 
-def decode_talent_string(text: str, spec: int | str | None = None,
+def decode_talent_string(text: str, spec_id: int | str | None = None,
                          class_name: str = "paladin") -> TalentLoadout:
     """The loadout of an in-game export string (a SimC profile's `talents=`).
 
-    `spec`, when given (id or name), must match the string's spec. Errors are
+    `spec_id`, when given (an id, or a name such as 'retribution': the
+    profile's `spec=`), must match the string's spec. Errors are
     one-line `InputError`s: bad characters, wrong version, another class's or
     spec's string, a truncated string, out-of-range ranks or choices, and
     strings made for a different game build (the node walk goes out of step).
@@ -260,13 +267,13 @@ def decode_talent_string(text: str, spec: int | str | None = None,
     if version != SERIALIZATION_VERSION:
         raise InputError(f"talent string has serialization version {version}; only version "
                          f"{SERIALIZATION_VERSION} (the current game format) is understood")
+    wanted = tree.spec_id(spec_id) if spec_id is not None else None
     spec_id = reader.read(SPEC_BITS, "the spec id")
     if spec_id not in tree.specs:
         known = ", ".join(f"{sid} {name}" for sid, name in tree.specs.items())
         raise InputError(f"talent string is for spec id {spec_id}, not a {tree.class_name} spec "
                          f"({known})")
-    if spec is not None and tree.spec_id(spec) != spec_id:
-        wanted = tree.spec_id(spec)
+    if wanted is not None and wanted != spec_id:
         raise InputError(f"talent string is for {tree.specs[spec_id]} ({spec_id}), "
                          f"but the profile is {tree.specs[wanted]} ({wanted})")
     reader.read(TREE_HASH_BITS, "the tree hash")
@@ -340,7 +347,7 @@ def encode_talent_string(loadout: TalentLoadout) -> str:
 
 # -- readable name lists -----------------------------------------------------------
 
-def loadout_from_names(names: Iterable[str] | str, spec: int | str,
+def loadout_from_names(names: Iterable[str] | str, spec_id: int | str,
                        class_name: str = "paladin") -> TalentLoadout:
     """A loadout from talent names: `["radiant_glory", "crusade:1", "templar"]`.
 
@@ -352,7 +359,7 @@ def loadout_from_names(names: Iterable[str] | str, spec: int | str,
     `spec_talents=` and `hero_talents=` lines (`name:rank/name:rank`) work too.
     """
     tree = load_tree(class_name)
-    spec_id = tree.spec_id(spec)
+    spec_id = tree.spec_id(spec_id)
     spec_name = tree.specs[spec_id]
     if isinstance(names, str):
         names = names.replace("/", ",").split(",")
@@ -413,6 +420,26 @@ def loadout_from_names(names: Iterable[str] | str, spec: int | str,
                 break
     picks = sorted((pick for pick, _ in picked.values()), key=lambda pick: pick.node.node)
     return _loadout(tree, spec_id, picks)
+
+
+def read_talents(text: str, spec_id: int | str, class_name: str = "paladin") -> TalentLoadout:
+    """A profile's `talents=` value: an export string or a readable name list.
+
+    A name list is told apart by characters an export string cannot hold
+    (',', ':', '_', spaces, quotes) or by '/'-separated parts that are all
+    talent or hero tree names; anything else is decoded as an export string.
+    """
+    tree = load_tree(class_name)
+    spec = tree.spec_id(spec_id)
+    text = text.strip()
+    if any(char not in BASE64 for char in text):
+        return loadout_from_names(text, spec, class_name)
+    known = {entry.token for node in tree.nodes for entry in node.entries}
+    known |= {tokenize(name) for name in tree.hero_trees.values()}
+    parts = [tokenize(part.partition(":")[0]) for part in text.split("/")]
+    if all(part in known for part in parts):
+        return loadout_from_names(text, spec, class_name)
+    return decode_talent_string(text, spec, class_name)
 
 
 def _parse_rank(text: str, name: str, max_rank: int) -> int:

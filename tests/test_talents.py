@@ -13,7 +13,7 @@ import pytest
 from portunus.errors import InputError
 from portunus.talents import (
     BASE64, DATA_DIR, decode_talent_string, encode_talent_string, load_tree,
-    loadout_from_names, tokenize,
+    loadout_from_names, read_talents, tokenize,
 )
 
 # `talents=` of SimC's Midnight season 1 Retribution profiles, simulationcraft/simc
@@ -101,7 +101,7 @@ def test_tokenize_spells_names_as_simc_apls_do():
 # -- decoding SimC's Midnight profiles -------------------------------------------------
 
 def test_templar_profile_string():
-    loadout = decode_talent_string(TEMPLAR, spec="retribution")
+    loadout = decode_talent_string(TEMPLAR, spec_id="retribution")
     assert (loadout.spec_id, loadout.spec, loadout.hero_tree) == (70, "retribution", "Templar")
     assert loadout.hero_tree_token == "templar"
     for name in ("lights_guidance", "lights_deliverance", "undisputed_ruling", "hammerfall",
@@ -115,7 +115,7 @@ def test_templar_profile_string():
 
 
 def test_herald_profile_string():
-    loadout = decode_talent_string(HERALD, spec=70)
+    loadout = decode_talent_string(HERALD, spec_id=70)
     assert (loadout.spec_id, loadout.hero_tree) == (70, "Herald of the Sun")
     assert loadout.hero_tree_token == "herald_of_the_sun"
     for name in ("dawnlight", "walk_into_light", "suns_avatar", "eternal_flame",
@@ -180,6 +180,15 @@ def test_readable_list_takes_game_names_ranks_and_simc_talent_lines():
     assert simc_lines.hero_tree == "Templar" and "art_of_war" in simc_lines
 
 
+def test_a_profile_talents_value_may_be_either_form():
+    assert read_talents(TEMPLAR, "retribution") == decode_talent_string(TEMPLAR)
+    assert read_talents("crusade/sanctify/templar", 70) == loadout_from_names(
+        ["crusade", "sanctify", "templar"], 70)
+    assert read_talents("radiant_glory, crusade:1", 70).rank("crusade") == 1
+    assert "unknown retribution paladin talent 'crusdae'" in error_of(
+        read_talents, "crusade,crusdae", 70)
+
+
 def test_partial_ranks_survive_a_round_trip():
     loadout = loadout_from_names("divine_wrath:1,light_within:3,zealots_fervor:1", 70)
     assert decode_talent_string(encode_talent_string(loadout)) == loadout
@@ -223,7 +232,7 @@ def test_bad_strings_give_one_line_errors():
 def test_another_class_or_spec_is_refused():
     arms = bits_to_string(header(spec_id=71) + [0] * len(load_tree().nodes))
     assert "talent string is for spec id 71, not a paladin spec" in error_of(decode_talent_string, arms)
-    message = error_of(decode_talent_string, TEMPLAR, spec="protection")
+    message = error_of(decode_talent_string, TEMPLAR, spec_id="protection")
     assert "talent string is for retribution (70), but the profile is protection (66)" in message
 
 
