@@ -83,7 +83,9 @@ class OverlayApp:
                 dpg.add_text("", tag="demo_progress", color=(200, 200, 255))
                 with dpg.group(horizontal=True):
                     dpg.add_text("play instead:", color=(160, 160, 160))
-                    for name in self.env.spec.action_names:
+                    # One button per ability (a targeted one on the first enemy), not per target slot.
+                    spec = self.env.spec
+                    for name in (spec.action_names[a] for a in spec.ability_first_action):
                         dpg.add_image_button(f"icon:{name}", width=24, height=24, tag=f"choose:{name}",
                                              callback=lambda _, __, user: self.demo.choose(user), user_data=name)
         with dpg.handler_registry():
@@ -161,7 +163,7 @@ class OverlayApp:
             dpg.set_value("hold_name", "-")
             dpg.delete_item("tree", children_only=True)
         else:
-            labels = dict(zip(self.env.spec.action_names, self.env.spec.ability_labels + ("Wait",)))
+            labels = dict(zip(self.env.spec.action_names, self.env.spec.action_labels))
             dpg.configure_item("best_icon", texture_tag=f"icon:{advice.best}")
             dpg.set_value("best_name", labels[advice.best])
             key = self.config.keybinds.get(advice.best, "")

@@ -75,6 +75,7 @@ def ability_icons(spec, icons_dir: str | None = None, size: int = ICON_SIZE) -> 
     spell_ids = dict(zip(spec.ability_names, spec.ability_spell_ids))
     labels = dict(zip(spec.ability_names, spec.ability_labels))
     for name in spec.action_names:
-        own = user_icon(icons_dir, spell_ids.get(name, 0), size) if icons_dir else None
-        icons[name] = own if own is not None else generated_icon(name, labels.get(name, name), size)
+        ability = name.split("@")[0]  # every target slot of an ability shows the ability's icon
+        own = user_icon(icons_dir, spell_ids.get(ability, 0), size) if icons_dir else None
+        icons[name] = own if own is not None else generated_icon(ability, labels.get(ability, ability), size)
     return icons

@@ -45,7 +45,7 @@ class Recommender:
         self.env, self.apply_fn, self.params = env, apply_fn, params
         self.search_settings = search_settings or {}
         self.names = env.spec.action_names
-        self.major = np.concatenate([np.asarray(env.spec.tables.major_cooldown), [False]])
+        self.major = env.spec.action_major_cooldown
         # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
         self._apl = jax.jit(with_hold(env, load_apl(env)))
         self._planners: dict[int, Planner] = {}

@@ -1,8 +1,10 @@
 """Character profiles in SimulationCraft's text format (what `/simc` exports).
 
-Only what the simulator can use is read: class, spec, level, talents, and the
-`gear_*` stat totals. Item lines are kept and reported: Portunus has no item
-database, so an item's stats count only through the `gear_*` lines.
+Only what the simulator can use is read: class, spec, level, talents, set bonuses,
+the `gear_*` stat totals, the main-hand weapon, trinkets and consumables by name (their
+effects come from sim/data/items.toml), and external buffs. Item stats count only
+through the `gear_*` lines (SimC's gear summary): Portunus has no item database.
+A profile's own action lists (`actions...=`) are skipped with a note: give an APL with --apl.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ GEAR_STATS = {
 IGNORED_KEYS = (
     "race", "region", "server", "role", "professions", "source", "position",
     "covenant", "soulbind", "renown", "spec_id", "talent_override", "gear_ilvl",
-    "potion", "flask", "food", "augmentation", "temporary_enchant", "save",
+    "save", "gear_armor", "class_talents", "spec_talents", "hero_talents",
 )
+# Consumables read by name (sim/data/items.toml gives their effect).
+CONSUMABLES = ("potion", "flask", "food", "augmentation", "temporary_enchant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Item:
     item_id: int | None
     options: dict[str, str]
     line: int
+    name: str = ""   # SimC's item name, the first field of the line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +68,18 @@ class CharacterProfile:
     weapon_speed: float | None = None
     notes: tuple[str, ...] = ()
     source: str = "<text>"
+    set_bonuses: tuple[str, ...] = ()        # e.g. midnight_season_1_2pc
+    consumables: dict[str, str] = dataclasses.field(default_factory=dict)   # potion, flask, ... -> item name
+    external_buffs: tuple[str, ...] = ()     # e.g. power_infusion (Portunus's `external_buffs=` line)
+    key_lines: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def potion(self) -> str:
+        return self.consumables.get("potion", "")
+
+    def line_of(self, key: str) -> int | None:
+        """The line a key was read from (for error messages)."""
+        return self.key_lines.get(key)
 
     @property
     def spec_key(self) -> str:
@@ -100,6 +117,11 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
     notes: list[str] = []
     weapon_dps = weapon_speed = None
     ignored: list[str] = []
+    set_bonuses: list[str] = []
+    consumables: dict[str, str] = {}
+    external: list[str] = []
+    key_lines: dict[str, int] = {}
+    action_lines = 0
 
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -109,6 +131,7 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
             raise InputError(f"expected 'key=value', got '{line[:60]}'", source, number)
         key, value = (part.strip() for part in line.split("=", 1))
         key = key.lower()
+        key_lines.setdefault(key, number)
         if key in CLASSES:
             if class_name is not None:
                 raise InputError(f"a second character '{key}' in one profile", source, number)
@@ -143,8 +166,22 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
                 raise InputError(f"item id must be a number, got '{item_id}'", source, number)
             if key == "main_hand" and "weapon" in options:
                 weapon_dps, weapon_speed = _parse_weapon(options["weapon"], source, number)
-            items.append(Item(key, int(item_id) if item_id else None, options, number))
-        elif key in IGNORED_KEYS or key.startswith(("loot", "set_bonus", "shadowlands", "midnight", "tww", "df")):
+            items.append(Item(key, int(item_id) if item_id else None, options, number,
+                              value.split(",")[0].strip().lower()))
+        elif key == "set_bonus":
+            name, _, enabled = value.partition("=")
+            if not name or enabled.strip() not in ("0", "1"):
+                raise InputError(f"set_bonus must look like set_bonus=midnight_season_1_2pc=1, got '{value}'",
+                                 source, number)
+            if enabled.strip() == "1":
+                set_bonuses.append(name.strip().lower())
+        elif key in CONSUMABLES:
+            consumables[key] = value.split(":")[-1].strip().lower()   # temporary_enchant=main_hand:NAME
+        elif key == "external_buffs":
+            external.extend(n.strip().lower() for n in value.split(",") if n.strip())
+        elif key.startswith("actions"):
+            action_lines += 1
+        elif key in IGNORED_KEYS or key.startswith(("loot", "shadowlands", "midnight", "tww", "df")):
             ignored.append(key)
         else:
             raise InputError(f"unknown profile key '{key}'", source, number)
@@ -154,6 +191,9 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
             "no character line: the profile must contain e.g. paladin=\"Name\"", source, None)
     if spec is None:
         raise InputError("no 'spec=' line", source, None)
+    if action_lines:
+        notes.append(f"{action_lines} action list line(s) skipped: Portunus plays the APL given with --apl "
+                     "(or the spec's default)")
     if items:
         notes.append(
             f"{len(items)} item line(s) read: Portunus has no item database, so item stats "
@@ -168,17 +208,30 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
     return CharacterProfile(
         name=name, class_name=class_name, spec=spec, level=level, talents=talents,
         gear=gear, items=tuple(items), weapon_dps=weapon_dps, weapon_speed=weapon_speed,
-        notes=tuple(notes), source=source)
+        notes=tuple(notes), source=source, set_bonuses=tuple(set_bonuses), consumables=consumables,
+        external_buffs=tuple(external), key_lines=key_lines)
 
 
-DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "retribution_paladin_default.simc"
+PROFILE_DIR = Path(__file__).parent / "profiles"
+DEFAULT_PROFILE = PROFILE_DIR / "retribution_paladin_default.simc"
+
+
+def shipped_profiles() -> list[str]:
+    """Names of the shipped characters (`--profile NAME` works for these)."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.simc"))
 
 
 def load_profile(path: str | Path | None = None) -> CharacterProfile:
-    """Read a profile file; None gives the shipped default character."""
+    """Read a profile file, or a shipped character by name (e.g. 'retribution_paladin_herald');
+    None gives the shipped default character."""
     path = Path(path) if path is not None else DEFAULT_PROFILE
+    if not path.exists() and (PROFILE_DIR / f"{path.name}.simc").exists():
+        path = PROFILE_DIR / f"{path.name}.simc"
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("cannot read profile: not UTF-8 text", str(path)) from None
     except OSError as error:
-        raise InputError(f"cannot read profile: {error.strerror}", str(path)) from None
+        hint = f"; shipped characters: {', '.join(shipped_profiles())}" if not path.exists() else ""
+        raise InputError(f"cannot read profile: {error.strerror}{hint}", str(path)) from None
     return parse_profile(text, str(path))

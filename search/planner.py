@@ -91,7 +91,7 @@ class Planner:
                  params: Any = None, apl=None):
         self.env, self.config, self.params = env, config.validate(), params
         self.search = jax.jit(make_search(env, config, apply_fn, apl))
-        self.major = np.asarray(env.spec.tables.major_cooldown)
+        self.major = env.spec.action_major_cooldown
 
     def run(self, states: State, key: jax.Array) -> mctx.PolicyOutput:
         return self.search(self.params, key, states)
@@ -115,8 +115,7 @@ class Planner:
         # visit counts, so the recommendation takes the most visited action instead.
         best = np.asarray(output.action) if self.config.policy == "gumbel" else visits.argmax(axis=1)
         # Hold cooldowns: the most visited (then best q) legal action that is no major cooldown.
-        not_major = np.concatenate([~self.major, [True]])
-        score = np.where(legal & not_major[None, :], visits * 1e6 + np.nan_to_num(q, nan=-1e3), -np.inf)
+        score = np.where(legal & ~self.major[None, :], visits * 1e6 + np.nan_to_num(q, nan=-1e3), -np.inf)
         hold = np.where(np.isfinite(score.max(axis=1)), score.argmax(axis=1), -1)
         names = self.env.spec.action_names
         return Recommendation(

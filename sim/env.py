@@ -17,7 +17,7 @@ from portunus.profile import CharacterProfile, load_profile
 from sim import engine
 from sim.fights import Fight, patchwerk
 from sim.spec import Spec, load_spec
-from sim.stats import profile_stats
+from sim.stats import loadout, profile_stats
 from sim.types import FightTables, PlayerStats, State
 
 
@@ -30,6 +30,7 @@ class Env:
     fight_tables: FightTables
     stats: PlayerStats
     expected_value: bool = False
+    notes: tuple[str, ...] = ()   # what the character's loadout could not model (items without data, ...)
 
     @property
     def num_actions(self) -> int:
@@ -49,6 +50,7 @@ class Env:
         t, f = self.spec.tables, self.fight_tables
         num_slots, num_pulls = self.fight.num_slots, self.fight.num_pulls
         num_abilities, num_debuffs = self.spec.num_abilities, t.debuff_duration.shape[0]
+        num_buffs, num_procs, num_spells = t.buff_duration.shape[0], t.proc_chance.shape[0], len(self.spec.spell_names)
         health = f.pull_health[0]
         state = State(
             time=jnp.float32(0.0),
@@ -56,17 +58,25 @@ class Env:
             resources=t.resource_initial,
             charges=t.max_charges,
             recharge=jnp.zeros(num_abilities, jnp.float32),
-            buff_remaining=jnp.zeros(t.buff_duration.shape[0], jnp.float32),
-            buff_stacks=jnp.zeros(t.buff_duration.shape[0], jnp.int32),
+            buff_remaining=jnp.zeros(num_buffs, jnp.float32),
+            buff_stacks=jnp.zeros(num_buffs, jnp.int32),
+            buff_tick=jnp.zeros(num_buffs, jnp.float32),
             debuff_remaining=jnp.zeros((num_slots, num_debuffs), jnp.float32),
             debuff_tick=jnp.zeros((num_slots, num_debuffs), jnp.float32),
             debuff_value=jnp.zeros((num_slots, num_debuffs), jnp.float32),
-            proc_accumulator=jnp.zeros(t.proc_chance.shape[0], jnp.float32),
+            debuff_stacks=jnp.zeros((num_slots, num_debuffs), jnp.int32),
+            proc_accumulator=jnp.zeros(num_procs, jnp.float32),
+            proc_count=jnp.zeros(num_procs, jnp.int32),
+            spell_count=jnp.zeros(num_spells, jnp.int32),
+            swing_count=jnp.int32(0),
+            tick_count=jnp.zeros(num_debuffs, jnp.int32),
+            bloodlust_used=jnp.bool_(False),
             swing_remaining=jnp.float32(0.0),
             enemy_health=health,
             enemy_max_health=health,
             enemy_alive=health > 0,
             enemy_in_range=jnp.ones(num_slots, bool),
+            target=jnp.int32(0),
             pull_index=jnp.int32(0),
             pull_start_time=jnp.float32(0.0),
             pull_clear_time=-jnp.ones(num_pulls, jnp.float32),
@@ -128,23 +138,31 @@ class Env:
             jnp.clip(state.recharge / cooldown, 0.0, 1.0),
             state.buff_remaining / t.buff_duration,
             state.buff_stacks / t.buff_max_stacks,
+            (state.debuff_stacks / t.debuff_max_stacks[None, :]).reshape(-1),
             state.enemy_alive.astype(jnp.float32),
             health * state.enemy_alive,
             (state.debuff_remaining / t.debuff_duration[None, :]).reshape(-1),
-            jnp.minimum(state.proc_accumulator, 1.0),
+            (jnp.arange(state.enemy_alive.shape[0]) == engine.primary_target(state)[1]).astype(jnp.float32),
         ]
         return jnp.concatenate([jnp.ravel(p).astype(jnp.float32) for p in parts])
 
 
 def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | None = None,
-         fight: Fight | None = None, expected_value: bool = False) -> Env:
+         fight: Fight | None = None, expected_value: bool = False, raid_buffs: bool = True) -> Env:
     """Build an env. Defaults: the shipped Ret Paladin, the default character, 300 s Patchwerk.
 
+    A spec given by name is compiled for the character's talents, set bonuses and items; a
+    compiled `Spec` is used as it is. `raid_buffs` adds SimC's default raid buffs to the
+    character (Battle Shout, Mark of the Wild; the fight carries the enemy debuffs).
     `expected_value=True` removes randomness: crits deal their expected damage and
     procs fire once per whole expected proc (for planning and exact tests).
     """
-    spec = load_spec(spec) if isinstance(spec, str) else spec
     profile = load_profile() if profile is None else profile
+    notes: list[str] = []
+    if isinstance(spec, str):
+        base = load_spec(spec)
+        talents, items, notes = loadout(base.settings, profile)
+        spec = load_spec(spec, talents, items)
     fight = patchwerk() if fight is None else fight
     return Env(spec=spec, fight=fight, fight_tables=fight.tables(float(spec.settings.get("nominal_dps", 1.0))),
-               stats=profile_stats(spec, profile), expected_value=expected_value)
+               stats=profile_stats(spec, profile, raid_buffs), expected_value=expected_value, notes=tuple(notes))

@@ -19,6 +19,9 @@ from sim.types import OBJECTIVE_CLEAR_TIME, OBJECTIVE_DAMAGE, FightTables
 
 ROUTE_DIR = Path(__file__).parent / "data" / "routes"
 MAX_ENEMIES_PER_PULL = 20
+# SimC's default raid debuffs on the enemy ("optimal_raid=1"): Mystic Touch 113746#1 +5 %
+# physical damage taken, Chaos Brand 1490#1 +3 % magic damage taken.
+MYSTIC_TOUCH, CHAOS_BRAND = 1.05, 1.03
 # Health of the target of a fixed-time fight: out of reach, and bookkeeping only, since
 # its health percent follows time (float32 cannot resolve single hits against it).
 FIXED_TIME_HEALTH = 1.0e12
@@ -49,6 +52,9 @@ class Fight:
     pull_is_boss: tuple[bool, ...] = ()
     key_level: int = 0
     enemy_forces_note: str = ""
+    raid_debuffs: bool = True       # SimC's default raid: Mystic Touch and Chaos Brand on every enemy
+    bloodlust_at: float | None = None   # seconds into the fight (None: never, or by pull)
+    pull_bloodlust: tuple[bool, ...] = ()   # Bloodlust when these pulls are engaged
 
     @property
     def num_slots(self) -> int:
@@ -86,14 +92,19 @@ class Fight:
             time_limit=jnp.float32(self.time_limit),
             fixed_time=jnp.bool_(self.fixed_time),
             armor_reduction=jnp.float32(self.armor_reduction),
+            physical_taken=jnp.float32(MYSTIC_TOUCH if self.raid_debuffs else 1.0),
+            magic_taken=jnp.float32(CHAOS_BRAND if self.raid_debuffs else 1.0),
+            bloodlust_time=jnp.float32(-1.0 if self.bloodlust_at is None else self.bloodlust_at),
+            pull_bloodlust=jnp.asarray(np.array(self.pull_bloodlust or (False,) * self.num_pulls, bool)),
             objective=jnp.int32(self.objective),
             reward_scale=jnp.float32(scale),
         )
 
 
-def patchwerk(duration: float = 300.0, health: float | None = None) -> Fight:
+def patchwerk(duration: float = 300.0, health: float | None = None, bloodlust_at: float | None = 0.0) -> Fight:
     """One target. By duration (SimC's default: health percent follows time, so
-    execute phases come at the end) or, with `health`, until it dies."""
+    execute phases come at the end) or, with `health`, until it dies. Bloodlust at the
+    pull, as SimC's default raid casts it (None: no Bloodlust)."""
     if duration <= 0:
         raise InputError(f"patchwerk duration must be > 0 s, got {duration}")
     if health is not None:
@@ -101,13 +112,14 @@ def patchwerk(duration: float = 300.0, health: float | None = None) -> Fight:
             raise InputError(f"patchwerk health must be > 0, got {health}")
         return Fight("patchwerk", f"Patchwerk ({health:,.0f} health)", np.array([[health]], np.float32),
                      np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=max(duration, 3600.0),
-                     pull_is_boss=(True,), objective=OBJECTIVE_CLEAR_TIME)
+                     pull_is_boss=(True,), objective=OBJECTIVE_CLEAR_TIME, bloodlust_at=bloodlust_at)
     return Fight("patchwerk", f"Patchwerk ({duration:g} s)", np.array([[FIXED_TIME_HEALTH]], np.float32),
                  np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=duration, fixed_time=True,
-                 pull_is_boss=(True,))
+                 pull_is_boss=(True,), bloodlust_at=bloodlust_at)
 
 
-def aoe(targets: int = 5, health_per_target: float = 600_000.0, time_limit: float = 600.0) -> Fight:
+def aoe(targets: int = 5, health_per_target: float = 6_000_000.0, time_limit: float = 600.0,
+        bloodlust_at: float | None = 0.0) -> Fight:
     """N targets whose health is staggered from 50 % to 150 % of `health_per_target`,
     so they die one after another and the best finisher changes during the fight.
     The objective is to kill them fast (reward -elapsed / time limit)."""
@@ -118,7 +130,8 @@ def aoe(targets: int = 5, health_per_target: float = 600_000.0, time_limit: floa
     spread = np.linspace(0.5, 1.5, targets) if targets > 1 else np.ones(1)
     health = (health_per_target * spread).astype(np.float32)[None, :]
     return Fight("aoe", f"AoE ({targets} targets)", health, np.zeros(1, np.float32),
-                 np.zeros(1, np.float32), time_limit=time_limit, objective=OBJECTIVE_CLEAR_TIME)
+                 np.zeros(1, np.float32), time_limit=time_limit, objective=OBJECTIVE_CLEAR_TIME,
+                 bloodlust_at=bloodlust_at)
 
 
 def _route_error(text: str, path: str, message: str, pull: int | None = None) -> InputError:
@@ -133,8 +146,9 @@ def _positive(value, what: str, text: str, path: str, pull: int | None, allow_ze
     return float(value)
 
 
-ROUTE_KEYS = {"name", "dungeon", "timer", "key_level", "group_dps", "armor_reduction", "pull", "enemy_forces", "source"}
-PULL_KEYS = {"name", "travel", "enemies", "boss", "group_dps", "note"}
+ROUTE_KEYS = {"name", "dungeon", "timer", "key_level", "group_dps", "armor_reduction", "pull", "enemy_forces", "source",
+              "bloodlust_at"}
+PULL_KEYS = {"name", "travel", "enemies", "boss", "group_dps", "note", "bloodlust"}
 ENEMY_KEYS = {"name", "health", "count", "forces"}
 
 
@@ -160,7 +174,7 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
     default_group = _positive(data.get("group_dps", 0.0), "group_dps", text, path, None, allow_zero=True)
     scale = key_level_health_multiplier(level)
 
-    healths, travels, groups, names, bosses = [], [], [], [], []
+    healths, travels, groups, names, bosses, lusts = [], [], [], [], [], []
     for index, pull in enumerate(pulls):
         for key in pull:
             if key not in PULL_KEYS:
@@ -190,6 +204,9 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
         groups.append(_positive(pull.get("group_dps", default_group), "group_dps", text, path, index, allow_zero=True))
         names.append(str(pull.get("name", f"Pull {index + 1}")))
         bosses.append(bool(pull.get("boss", False)))
+        if not isinstance(pull.get("bloodlust", False), bool):
+            raise _route_error(text, path, "'bloodlust' must be true or false", index)
+        lusts.append(pull.get("bloodlust", False))
 
     slots = max(len(h) for h in healths)
     table = np.zeros((len(healths), slots), np.float32)
@@ -199,7 +216,9 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
         "route", str(data.get("name", Path(path).stem)), table, np.array(travels, np.float32),
         np.array(groups, np.float32), time_limit=timer,
         armor_reduction=float(data.get("armor_reduction", 0.30)), objective=OBJECTIVE_CLEAR_TIME,
-        pull_names=tuple(names), pull_is_boss=tuple(bosses), key_level=level)
+        pull_names=tuple(names), pull_is_boss=tuple(bosses), key_level=level, pull_bloodlust=tuple(lusts),
+        bloodlust_at=(_positive(data["bloodlust_at"], "bloodlust_at", text, path, None, allow_zero=True)
+                      if "bloodlust_at" in data else None))
 
 
 def available_routes() -> list[str]:

@@ -12,6 +12,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from sim import engine
 from sim.env import Env
 from sim.types import State
 
@@ -31,29 +32,30 @@ def random_legal(env: Env) -> Policy:
     return policy
 
 
-def first_legal(mask: jax.Array, order: tuple[int, ...], fallback: int) -> jax.Array:
-    """The first action of the static `order` that `mask` allows, else `fallback`.
-    Static indices are slices (a gather per state is slow on CPU); works on batched
-    masks with trailing batch axes too."""
-    choice = jnp.full(mask.shape[1:], fallback, jnp.int32)
-    for action in reversed(order):
-        choice = jnp.where(mask[action], jnp.int32(action), choice)
+def first_legal(env: Env, state: State, order: tuple[int, ...]) -> jax.Array:
+    """The first ability of the static `order` (ability indices) that is legal on the current
+    target, as an action; else wait. Static slices, no gather (a gather per state is slow on
+    CPU); works on batched states with trailing batch axes too."""
+    _, slot = engine.primary_target(state)
+    choice = jnp.full(state.time.shape, env.wait_action, jnp.int32)
+    for ability in reversed(order):
+        action, legal = engine.action_on(env.spec, ability, slot, state.legal_action_mask)
+        choice = jnp.where(legal, action, choice)
     return choice
 
 
 def simple_priority(env: Env) -> Policy:
     """The spec's `simple_priority` list (and its AoE list at enough enemies):
-    the first legal ability in order, else wait."""
+    the first legal ability in order on the current target, else wait."""
     settings = env.spec.settings
-    single = tuple(env.spec.action_index(n) for n in settings["simple_priority"])
-    aoe_names = settings.get("simple_priority_aoe", settings["simple_priority"])
-    aoe = tuple(env.spec.action_index(n) for n in aoe_names)
+    names = env.spec.ability_names
+    single = tuple(names.index(n) for n in settings["simple_priority"])
+    aoe = tuple(names.index(n) for n in settings.get("simple_priority_aoe", settings["simple_priority"]))
     threshold = int(settings.get("simple_priority_aoe_min_enemies", 3))
 
     def policy(state: State, key: jax.Array) -> jax.Array:
-        mask = state.legal_action_mask
         return jnp.where(jnp.sum(state.enemy_alive, axis=0) >= threshold,
-                         first_legal(mask, aoe, env.wait_action), first_legal(mask, single, env.wait_action))
+                         first_legal(env, state, aoe), first_legal(env, state, single))
 
     policy.batch_last = True  # also takes a batch whose axis is last (sim/rollout.py)
     return policy
@@ -63,13 +65,16 @@ def highest_damage(env: Env) -> Policy:
     """Greedy: the legal ability whose own hit does the most expected damage right now
     (one expected-value step per action); ties go to the lower index, no damage = wait."""
     expected = dataclasses.replace(env, expected_value=True)
-    actions = jnp.arange(env.spec.num_abilities)
+    actions = jnp.arange(env.num_actions - 1)
+    ability_of = jnp.asarray(env.spec.action_ability[:-1])
+    num_abilities = env.spec.num_abilities
 
     def policy(state: State, key: jax.Array) -> jax.Array:
         def gain(action):
             after = expected.step(state, action)
-            return jnp.sum(jnp.where(actions == action, after.damage_by_source[: env.spec.num_abilities]
-                                     - state.damage_by_source[: env.spec.num_abilities], 0.0))
+            own = jnp.arange(num_abilities) == ability_of[action]
+            return jnp.sum(jnp.where(own, after.damage_by_source[:num_abilities]
+                                     - state.damage_by_source[:num_abilities], 0.0))
 
         gains = jnp.where(state.legal_action_mask[:-1], jax.vmap(gain)(actions), -1.0)
         return jnp.where(jnp.max(gains) > 0, jnp.argmax(gains), env.wait_action).astype(jnp.int32)

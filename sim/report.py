@@ -39,7 +39,7 @@ def summarize(env: Env, states: State) -> dict:
             continue
         abilities.append({
             "name": name,
-            "label": spec.ability_labels[index] if index < spec.num_abilities else name.replace("_", " ").title(),
+            "label": spec.source_labels[index],
             "damage_per_iteration": damage,
             "dps": float((s.damage_by_source[:, index] / length).mean()),
             "share": float(s.damage_by_source[:, index].sum() / total_damage) if total_damage else 0.0,
@@ -57,7 +57,7 @@ def summarize(env: Env, states: State) -> dict:
                 "per_iteration": [float(x) for x in dps]},
         "fight_length": {"mean": length_mean, "error_95": length_error},
         "damage_per_iteration": float(s.damage_done.mean()),
-        "waits_per_iteration": float(casts[spec.wait_action]),
+        "waits_per_iteration": float(casts[spec.num_abilities]),
         "finished": float(s.terminated.mean()),
         "abilities": abilities,
     }

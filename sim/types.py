@@ -2,8 +2,8 @@
 
 Everything here is a pytree of fixed-shape arrays so that the engine can run
 under `jax.jit`, `jax.vmap` and `jax.lax.scan`. Counts used in shapes:
-A abilities, B buffs, D debuffs, P procs, R resources, E enemy slots,
-NP pulls, S damage sources (A abilities + auto attack + D debuffs).
+A abilities, T spells, B buffs, D debuffs, P procs, R resources, E enemy slots,
+NP pulls, S damage sources (A abilities + auto attack + D debuffs + T spells).
 Times are seconds, fractions are 0..1, damage is game damage points.
 """
 
@@ -14,9 +14,16 @@ from flax import struct
 
 # Target modes of an ability (`SpecTables.target_mode`).
 TARGET_NONE = 0     # self buffs: no enemy needed
-TARGET_PRIMARY = 1  # the primary target: the lowest-index alive, in-range enemy slot
+TARGET_PRIMARY = 1  # one chosen enemy: the action's slot (see Spec.action_layout)
 TARGET_ALL = 2      # every alive, in-range enemy (with `aoe_soft_cap` reduction)
-TARGET_UP_TO = 3    # the first `max_targets` alive, in-range enemies by slot index
+TARGET_UP_TO = 3    # the current target, then the next alive enemies by slot index, `max_targets` in all
+
+# Target modes of a spell (`SpecTables.spell_target_mode`): damage no button casts directly.
+SPELL_TARGET = 0    # the target of what triggered it
+SPELL_OTHERS = 1    # every other enemy (up to `max_targets`), not the target
+SPELL_ALL = 2       # every enemy
+SPELL_RANDOM = 3    # one random enemy: spread evenly over the living (its expected damage per enemy)
+SPELL_UP_TO = 4     # the target, then other enemies, `max_targets` in all
 
 # A wait lasts until the next charge is back, within these bounds (seconds).
 WAIT_MIN, WAIT_MAX = 0.1, 1.5
@@ -34,14 +41,15 @@ class PlayerStats:
     characters, which training and fine-tuning need.
     """
 
-    attack_power: jax.Array      # f32[]
-    spell_power: jax.Array       # f32[]
+    attack_power: jax.Array      # f32[] with the weapon (dps x 6) and raid buffs, as abilities use it
+    spell_power: jax.Array       # f32[] the spec's share of attack power
     crit: jax.Array              # f32[] chance, 0..1, includes base crit
     haste: jax.Array             # f32[] fraction, 0.2 = 20 % haste
     mastery_points: jax.Array    # f32[] includes base points
     versatility: jax.Array       # f32[] damage-done fraction
     weapon_dps: jax.Array        # f32[] main-hand weapon damage per second
     weapon_speed: jax.Array      # f32[] unhasted swing time, seconds
+    primary_to_attack_power: jax.Array  # f32[] attack power per point of primary stat from buffs (potion, trinket)
 
 
 @struct.dataclass
@@ -63,31 +71,57 @@ class SpecTables:
     target_mode: jax.Array           # i32, TARGET_*
     max_targets: jax.Array           # i32
     aoe_soft_cap: jax.Array          # i32; 0 = no reduction
+    secondary_multiplier: jax.Array  # damage on targets other than the chosen one
     usable_below_health: jax.Array   # f32; 0 = no health condition
     usable_with_buffs: jax.Array     # bool [A, B]
     has_usable_condition: jax.Array  # bool
+    unusable_with_buffs: jax.Array   # bool [A, B]
     applies_buff: jax.Array          # bool [A, B]
     applies_debuff: jax.Array        # bool [A, D]
+    debuff_effectiveness: jax.Array  # how much of a full application of its debuffs a cast gives
     major_cooldown: jax.Array        # bool
-    # Damage source [S] = abilities, auto attack, debuffs
+    enabled: jax.Array               # bool: the character has the talent
+    # Damage source [S] = abilities, auto attack, debuffs, spells
     source_multiplier: jax.Array
     source_physical: jax.Array       # bool: armor applies; excluded from "holy" accumulation
     source_mastery: jax.Array        # bool: the spec's mastery applies
+    source_mastery_scale: jax.Array  # how many times the mastery bonus counts
+    source_crit_bonus: jax.Array     # added crit chance
+    source_crit_damage_bonus: jax.Array  # added to the crit damage multiplier
+    # Spell [T]
+    spell_coefficient: jax.Array
+    spell_uses_spell_power: jax.Array
+    spell_target_mode: jax.Array     # i32, SPELL_*
+    spell_max_targets: jax.Array     # i32
+    spell_aoe_soft_cap: jax.Array    # i32
+    spell_target_multiplier: jax.Array  # extra factor on the target itself
+    spell_crit_splash: jax.Array     # on a crit, this share of the hit again on every other enemy
+    spell_applies_debuff: jax.Array  # bool [T, D]
     # Buff [B]
     buff_duration: jax.Array
     buff_max_stacks: jax.Array       # i32
-    buff_damage_multiplier: jax.Array
-    buff_affects: jax.Array          # bool [B, S]
+    buff_initial_stacks: jax.Array   # i32: stacks a fresh application gives
+    buff_source_multiplier: jax.Array  # [B, S]
+    buff_damage_per_stack: jax.Array   # bool: the multiplier counts once per stack (compounding)
     buff_crit_bonus: jax.Array
     buff_haste_bonus: jax.Array
+    buff_haste_per_stack: jax.Array
+    buff_stats: jax.Array            # [B, 5] primary stat, crit, haste, mastery points, versatility (per stack)
     buff_makes_free: jax.Array       # bool [B, A]
     buff_consumed_by: jax.Array      # bool [B, A]
     buff_resets_on_gain: jax.Array   # bool [B, A]
+    buff_tick_period: jax.Array      # 0 = not periodic
+    buff_tick_hasted: jax.Array
+    buff_tick_on_apply: jax.Array
+    buff_tick_deals: jax.Array       # [B, T] spells per tick
+    buff_enabled: jax.Array
     # Debuff [D]
     debuff_duration: jax.Array
     debuff_taken_multiplier: jax.Array
     debuff_affects: jax.Array        # bool [D, S]
-    debuff_consumed_by: jax.Array    # bool [D, A]
+    debuff_consumed_by: jax.Array    # bool [D, S]: each hit removes one stack
+    debuff_max_stacks: jax.Array     # i32
+    debuff_stacks_per_application: jax.Array  # i32
     debuff_periodic: jax.Array       # bool
     debuff_tick_period: jax.Array
     debuff_tick_hasted: jax.Array    # bool
@@ -96,12 +130,27 @@ class SpecTables:
     debuff_expire_coefficient: jax.Array
     debuff_accumulate_fraction: jax.Array
     debuff_uses_spell_power: jax.Array  # bool
-    # Proc [P]
-    proc_trigger: jax.Array          # bool [P, A + 1]; last column = auto attack
+    # Proc [P]; trigger columns C = abilities, auto attack, resource spent, spells
+    proc_trigger: jax.Array          # f32 [P, C]
+    proc_on_crit: jax.Array          # bool: only the trigger's crits count
     proc_chance: jax.Array
     proc_bonus_on_crit: jax.Array
+    proc_chance_per_mastery: jax.Array
+    proc_requires: jax.Array         # bool [P, B]: one of these buffs must be up
+    proc_has_requirement: jax.Array  # bool
+    proc_unless: jax.Array           # bool [P, B]: none of these may be up
     proc_grants_buff: jax.Array      # bool [P, B]
+    proc_stacks: jax.Array           # i32
+    proc_refresh: jax.Array          # bool: a grant refreshes the duration
+    proc_consumes_buff: jax.Array    # bool [P, B]
+    proc_consumes_stacks: jax.Array  # bool: consume one stack instead of the buff
     proc_resets: jax.Array           # bool [P, A]
+    proc_reduces: jax.Array          # [P, A] seconds off the cooldown
+    proc_gain: jax.Array             # [P, R]
+    proc_deals: jax.Array            # [P, T] spells dealt per firing
+    proc_applies_debuff: jax.Array   # bool [P, D] on the trigger's target
+    proc_extends: jax.Array          # [P, B] seconds added to a buff that is up
+    proc_enabled: jax.Array
     # Resource [R]
     resource_max: jax.Array
     resource_initial: jax.Array
@@ -109,10 +158,16 @@ class SpecTables:
     ability_rows: jax.Array          # f32 [A, K]: the ability fields above packed per ability
     # Scalars
     auto_attack_multiplier: jax.Array
-    auto_attack_ap_per_dps: jax.Array
+    auto_attack_spell: jax.Array     # [T] one-hot: swings deal this spell instead of weapon damage (or zeros)
+    auto_attack_speed: jax.Array     # swing time multiplier
+    auto_attack_gain: jax.Array      # [R] resources per `gain_every` swings
+    auto_attack_gain_every: jax.Array
     crit_damage_multiplier: jax.Array
     gcd_floor: jax.Array
     mastery_per_point: jax.Array
+    primary_to_attack_power: jax.Array
+    spell_power_per_attack_power: jax.Array
+    rating_per_percent: jax.Array    # [4] crit, haste, mastery, versatility
 
 
 @struct.dataclass
@@ -126,6 +181,10 @@ class FightTables:
     time_limit: jax.Array         # f32[]; fight length (fixed time) or dungeon timer
     fixed_time: jax.Array         # bool[]; health percent follows time (SimC Patchwerk)
     armor_reduction: jax.Array    # f32[]; physical damage reduction of the enemies
+    physical_taken: jax.Array     # f32[]; physical damage taken multiplier (raid debuffs)
+    magic_taken: jax.Array        # f32[]; non-physical damage taken multiplier (raid debuffs)
+    bloodlust_time: jax.Array     # f32[]; when Bloodlust is cast (< 0: never)
+    pull_bloodlust: jax.Array     # bool [NP]; Bloodlust when this pull is engaged
     objective: jax.Array          # i32[]; OBJECTIVE_*
     reward_scale: jax.Array       # f32[]; multiplies damage (or time) into reward
 
@@ -144,12 +203,20 @@ class State:
     debuff_remaining: jax.Array   # f32 [E, D]
     debuff_tick: jax.Array        # f32 [E, D] seconds to the next periodic tick
     debuff_value: jax.Array       # f32 [E, D] damage per tick before buffs, or accumulated damage
+    buff_tick: jax.Array          # f32 [B] seconds to a periodic buff's next tick
+    debuff_stacks: jax.Array      # i32 [E, D]
     proc_accumulator: jax.Array   # f32 [P] expected-value mode proc progress
+    proc_count: jax.Array         # i32 [P] chances each proc has had (keys its random numbers)
+    spell_count: jax.Array        # i32 [T] hits each spell has dealt (keys its crits)
+    swing_count: jax.Array        # i32[] auto attacks so far
+    tick_count: jax.Array         # i32 [D] periodic ticks and expiries of each debuff so far
+    bloodlust_used: jax.Array     # bool[]
     swing_remaining: jax.Array    # f32[] seconds to the next auto attack
     enemy_health: jax.Array       # f32 [E]
     enemy_max_health: jax.Array   # f32 [E]
     enemy_alive: jax.Array        # bool [E]
     enemy_in_range: jax.Array     # bool [E]
+    target: jax.Array             # i32[]; the player's current target slot (the last targeted action's)
     pull_index: jax.Array         # i32[]
     pull_start_time: jax.Array    # f32[] when the current pull was engaged
     pull_clear_time: jax.Array    # f32 [NP]; -1 until cleared
@@ -157,7 +224,7 @@ class State:
     group_damage: jax.Array       # f32[] the rest of the group's damage
     damage_by_source: jax.Array   # f32 [S]
     casts: jax.Array              # i32 [A + 1]; last = waits
-    last_action: jax.Array        # i32[]; -1 before the first action
+    last_action: jax.Array        # i32[]; the last action taken (an action index), -1 before the first
     step_count: jax.Array         # i32[]
     stats: PlayerStats
     legal_action_mask: jax.Array  # bool [A + 1]

@@ -210,7 +210,9 @@ def test_variables_in_expressions(env):
 
 # ------------------------------------------------------------------ list semantics
 def pick(env, text, state):
-    return env.spec.action_names[int(jax.jit(Apl(text, env))(state))]
+    """The ability the APL picks (on whichever target)."""
+    action = int(jax.jit(Apl(text, env))(state))
+    return (env.spec.ability_names + ("wait",))[env.spec.action_ability[action]]
 
 
 def test_first_legal_entry_whose_condition_holds(env):

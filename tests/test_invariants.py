@@ -75,8 +75,9 @@ def test_invariants_hold_along_random_legal_play(fight, choices, seed, expected_
     assert not s.illegal_action.any()  # only legal actions were chosen
     # Time never goes back; it moves on every action that takes time (all but off-GCD ones).
     times = np.concatenate([[0.0], s.time])
-    off_gcd = np.asarray(t.gcd)[np.minimum(np.asarray(actions), env.spec.num_abilities - 1)] == 0
-    off_gcd &= np.asarray(actions) < env.spec.num_abilities
+    abilities = env.spec.action_ability[np.asarray(actions)]
+    off_gcd = np.asarray(t.gcd)[np.minimum(abilities, env.spec.num_abilities - 1)] == 0
+    off_gcd &= abilities < env.spec.num_abilities
     running = ~np.concatenate([[False], s.terminated[:-1]])
     assert (np.diff(times) >= 0).all()
     assert (np.diff(times)[running & ~off_gcd] > 0).all()

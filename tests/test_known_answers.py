@@ -141,7 +141,7 @@ def test_random_mode_crits_at_the_crit_rate(test_profile):
 
     def one(key):
         state = with_resources(env, env.init(key), 3)
-        return env.step(state, fv).damage_by_source[fv]
+        return env.step(state, fv).damage_by_source[env.spec.source_names.index("final_verdict")]
 
     hits = jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(1), 4000))
     base = 4.04408 * AP * MASTERY

@@ -51,7 +51,7 @@ def test_recommender_modes_and_hold_cooldowns():
     module, params = init_network(env, jax.random.key(0), width=32, blocks=1)
     recommender = Recommender(env, module.apply, params)
     state = env.init(jax.random.key(0))           # every major cooldown is ready at the pull
-    major = set(np.asarray(env.spec.action_names[:-1])[np.asarray(env.spec.tables.major_cooldown)])
+    major = set(np.asarray(env.spec.action_names)[env.spec.action_major_cooldown])
     legal = {name for name, ok in zip(env.spec.action_names, np.asarray(state.legal_action_mask)) if ok}
     for mode in ("apl", "net"):
         advice = recommender.advise(state, mode)

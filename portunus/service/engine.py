@@ -134,10 +134,10 @@ class PlanningEngine:
             start = time.perf_counter()
             best, hold = (np.asarray(a) for a in (self._net if self.config.policy == "net" else self._apl)(batch))
             seconds = time.perf_counter() - start
-            major = np.asarray(self.env.spec.tables.major_cooldown)
+            major = self.env.spec.action_major_cooldown
             results = []
             for i in range(len(states)):
-                held = names[hold[i]] if hold[i] == len(major) or not major[hold[i]] else None
+                held = None if major[hold[i]] else names[hold[i]]
                 results.append({"best_action": names[best[i]], "hold_action": held, "search_seconds": seconds,
                                 "num_simulations": 0, "actions": [],
                                 "tree": {"action": None, "name": None, "visits": 0, "children": []}})

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from portunus.errors import InputError, closest
+from sim import engine
 from sim.apl.expressions import NameResolver, compile_expression, make_context
 from sim.apl.syntax import ActionLists, AplError, Entry, parse_apl
 from sim.env import Env
@@ -56,7 +57,7 @@ class _Compiler:
             raise InputError(f"action lists call each other in a loop: {' -> '.join(stack + (name,))}", self.path)
         steps = []
         for entry in self.lists.lists[name]:
-            if entry.action in NOT_IN_THIS_SIM:
+            if entry.action in NOT_IN_THIS_SIM and entry.action not in self.abilities:
                 raise self.fail(entry, f"'{entry.action}': {NOT_IN_THIS_SIM[entry.action]}")
             allowed = CONTROL.get(entry.action, {"if"})
             for option in entry.options:
@@ -85,7 +86,7 @@ class _Compiler:
                 value = compile_expression(entry.value, self.resolver, entry.line) if entry.value else None
                 steps.append(("variable", condition, (entry.options["name"], op, value)))
             elif entry.action == "wait":
-                steps.append(("action", condition, self.env.wait_action))
+                steps.append(("action", condition, self.env.spec.num_abilities))
             elif entry.action in self.abilities:
                 steps.append(("action", condition, self.abilities.index(entry.action)))
             else:
@@ -122,15 +123,14 @@ class Apl:
         mask = state.legal_action_mask
         chosen = jnp.int32(-1)
         stopped = jnp.bool_(False)
-
         def run(steps, guard):
             nonlocal chosen, stopped
             for kind, condition, payload in steps:
                 live = guard & ~stopped & (chosen < 0)
                 holds = live if condition is None else live & (condition(context) != 0)
                 if kind == "action":
-                    fire = holds & mask[payload]
-                    chosen = jnp.where(fire, jnp.int32(payload), chosen)
+                    action, legal = engine.action_on(self.env.spec, payload, context.target_slot, mask)
+                    chosen = jnp.where(holds & legal, action, chosen)
                 elif kind == "variable":
                     name, op, value = payload
                     new = value(context) if value is not None else jnp.float32(0.0)

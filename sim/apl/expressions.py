@@ -37,12 +37,13 @@ class AplContext:
     charge_ready_in: jax.Array  # [A] seconds until one charge is ready (0 when ready)
     cooldown_duration: jax.Array  # [A] current (hasted) cooldown
     haste: jax.Array
+    target_slot: jax.Array      # i32: the current target's slot
     variables: dict = dataclasses.field(default_factory=dict)  # APL variables, set while the list runs
 
 
 def make_context(env: Env, state: State) -> AplContext:
     t, f = engine.spec_tables(state, env.spec), engine.fight_tables(state, env.fight_tables)
-    primary, _ = engine.primary_target(state)
+    primary, target_slot = engine.primary_target(state)
     fraction = engine.health_fraction(state, env.fight_tables)
     # Damage rate per enemy since the pull, shrunk towards a prior (the group's damage plus
     # the spec's nominal DPS shared among the living) so the first seconds are not "never".
@@ -59,7 +60,7 @@ def make_context(env: Env, state: State) -> AplContext:
     haste = engine.haste_factor(state, env.spec)
     duration = jnp.where(t.cooldown_hasted, t.cooldown / haste, t.cooldown)
     ready_in = jnp.where(state.charges >= 1, 0.0, state.recharge)
-    return AplContext(state, env, primary, fraction, time_to_die, ready_in, duration, haste)
+    return AplContext(state, env, primary, fraction, time_to_die, ready_in, duration, haste, target_slot)
 
 
 def _on_primary(context: AplContext, per_enemy: jax.Array) -> jax.Array:
@@ -208,7 +209,15 @@ class NameResolver:
             a = abilities.index(self.member(name, line, position, abilities, "ability"))
             if len(parts) != position + 1:
                 raise self.fail(name, line, f"unknown expression '{name.text}'")
-            return lambda c: (c.state.last_action == a).astype(jnp.float32)
+            return lambda c: ((c.state.last_action >= 0)
+                              & (engine.decode_action(spec, c.state.last_action)[0] == a)).astype(jnp.float32)
+        if head == "talent":
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("enabled", "rank")):
+                raise self.fail(name, line, f"'{name.text}': use talent.NAME (or talent.NAME.rank)")
+            rank = jnp.float32(spec.talent(parts[1]))
+            if len(parts) == 3 and parts[2] == "rank":
+                return lambda c: rank
+            return lambda c: jnp.float32(rank > 0)
         if head in ("time", "fight_remains", "active_enemies") and len(parts) == 1:
             if head == "time":
                 return lambda c: c.state.time
