@@ -493,7 +493,12 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
     debuff_sources = [f"{d}_debuff" for d in debuff_names]
     source_names = ability_names + [AUTO_ATTACK] + debuff_sources + spell_names
     A, T, B, D = len(ability_names), len(spell_names), len(buff_names), len(debuff_names)
-    R, S, P = len(reader.resource_names), len(source_names), len(reader.procs)
+    # Procs of talents the character lacks are dropped (their names are still checked): the
+    # engine evaluates every proc row at every step.
+    for i, entry in enumerate(reader.procs):
+        reader.check_keys(entry, PROC_KEYS, "proc", i)
+    procs = [(i, e) for i, e in enumerate(reader.procs) if _condition_holds(e, talents)]
+    R, S, P = len(reader.resource_names), len(source_names), len(procs)
     spell_base = A + 1 + D  # first spell source
 
     f32 = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
@@ -681,7 +686,6 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
 
     trigger_columns = ability_names + [AUTO_ATTACK, HOLY_POWER_SPENT] + spell_names
     C = len(trigger_columns)
-    procs = [(i, e) for i, e in enumerate(reader.procs)]
     p = dict(
         proc_trigger=f32(P, C), proc_on_crit=np.zeros(P, bool), proc_chance=f32(P), proc_bonus_on_crit=f32(P),
         proc_chance_per_mastery=f32(P), proc_requires=np.zeros((P, B), bool), proc_has_requirement=np.zeros(P, bool),
@@ -690,45 +694,41 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         proc_resets=np.zeros((P, A), bool), proc_reduces=f32(P, A), proc_gain=f32(P, R), proc_deals=f32(P, T),
         proc_applies_debuff=np.zeros((P, D), bool), proc_extends=f32(P, B), proc_enabled=np.ones(P, bool),
     )
-    for i, entry in procs:
-        reader.check_keys(entry, PROC_KEYS, "proc", i)
+    for j, (i, entry) in enumerate(procs):
         reader._name(entry, "proc", i)
-        p["proc_enabled"][i] = _condition_holds(entry, talents)
         triggers = reader.names(entry, "trigger", ability_names + spell_names, "proc", i, "ability or spell",
                                 allow_tags=True, extra=(AUTO_ATTACK, HOLY_POWER_SPENT))
         if not triggers:
             raise reader.error("proc", i, f"needs a 'trigger' (abilities, spells, a tag, {AUTO_ATTACK} or "
                                           f"{HOLY_POWER_SPENT})")
-        p["proc_trigger"][i] = _mask(triggers, trigger_columns)
-        p["proc_on_crit"][i] = reader.flag(entry, "on_crit", False, "proc", i)
-        p["proc_chance"][i] = reader.number(entry, "chance", 1.0, "proc", i, high=1)
-        p["proc_bonus_on_crit"][i] = reader.number(entry, "chance_bonus_on_crit", 0.0, "proc", i, high=1)
-        p["proc_chance_per_mastery"][i] = reader.number(entry, "chance_per_mastery_point", 0.0, "proc", i, high=1)
+        p["proc_trigger"][j] = _mask(triggers, trigger_columns)
+        p["proc_on_crit"][j] = reader.flag(entry, "on_crit", False, "proc", i)
+        p["proc_chance"][j] = reader.number(entry, "chance", 1.0, "proc", i, high=1)
+        p["proc_bonus_on_crit"][j] = reader.number(entry, "chance_bonus_on_crit", 0.0, "proc", i, high=1)
+        p["proc_chance_per_mastery"][j] = reader.number(entry, "chance_per_mastery_point", 0.0, "proc", i, high=1)
         requires = reader.names(entry, "requires_buffs", buff_names, "proc", i, "buff")
-        p["proc_requires"][i] = _mask(requires, buff_names)
-        p["proc_has_requirement"][i] = bool(requires)
-        p["proc_unless"][i] = _mask(reader.names(entry, "unless_buffs", buff_names, "proc", i, "buff"), buff_names)
-        p["proc_grants_buff"][i] = _mask(reader.names(entry, "grants_buff", buff_names, "proc", i, "buff"), buff_names)
-        p["proc_stacks"][i] = int(reader.number(entry, "stacks", 1, "proc", i, low=1, high=100))
-        p["proc_refresh"][i] = reader.flag(entry, "refresh", True, "proc", i)
-        p["proc_consumes_buff"][i] = _mask(reader.names(entry, "consumes_buff", buff_names, "proc", i, "buff"),
+        p["proc_requires"][j] = _mask(requires, buff_names)
+        p["proc_has_requirement"][j] = bool(requires)
+        p["proc_unless"][j] = _mask(reader.names(entry, "unless_buffs", buff_names, "proc", i, "buff"), buff_names)
+        p["proc_grants_buff"][j] = _mask(reader.names(entry, "grants_buff", buff_names, "proc", i, "buff"), buff_names)
+        p["proc_stacks"][j] = int(reader.number(entry, "stacks", 1, "proc", i, low=1, high=100))
+        p["proc_refresh"][j] = reader.flag(entry, "refresh", True, "proc", i)
+        p["proc_consumes_buff"][j] = _mask(reader.names(entry, "consumes_buff", buff_names, "proc", i, "buff"),
                                            buff_names)
-        p["proc_consumes_stacks"][i] = reader.flag(entry, "consumes_stacks", False, "proc", i)
-        p["proc_resets"][i] = _mask(reader.names(entry, "resets_cooldown", ability_names, "proc", i, "ability"),
+        p["proc_consumes_stacks"][j] = reader.flag(entry, "consumes_stacks", False, "proc", i)
+        p["proc_resets"][j] = _mask(reader.names(entry, "resets_cooldown", ability_names, "proc", i, "ability"),
                                     ability_names)
         for name, seconds in reader.table(entry, "reduces_cooldown", ability_names, "proc", i, "ability",
                                           low=0, high=3600).items():
-            p["proc_reduces"][i, ability_names.index(name)] = seconds
-        p["proc_gain"][i] = reader.amounts(entry, "gain", "proc", i)
+            p["proc_reduces"][j, ability_names.index(name)] = seconds
+        p["proc_gain"][j] = reader.amounts(entry, "gain", "proc", i)
         for name, count in reader.table(entry, "deals", spell_names, "proc", i, "spell", low=0, high=20).items():
-            p["proc_deals"][i, spell_names.index(name)] = count
-        p["proc_applies_debuff"][i] = _mask(
+            p["proc_deals"][j, spell_names.index(name)] = count
+        p["proc_applies_debuff"][j] = _mask(
             reader.names(entry, "applies_debuff", debuff_names, "proc", i, "debuff"), debuff_names)
         for name, seconds in reader.table(entry, "extends_buff", buff_names, "proc", i, "buff",
                                           low=0, high=600).items():
-            p["proc_extends"][i, buff_names.index(name)] = seconds
-    # A proc that is switched off never triggers.
-    p["proc_trigger"][~p["proc_enabled"]] = 0.0
+            p["proc_extends"][j, buff_names.index(name)] = seconds
 
     r = dict(resource_max=f32(R), resource_initial=f32(R), resource_regen=f32(R))
     for i, entry in enumerate(reader.resources):
@@ -801,7 +801,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         ability_names=tuple(ability_names), ability_labels=tuple(labels),
         ability_spell_ids=tuple(spell_ids), spell_names=tuple(spell_names), spell_labels=tuple(spell_labels),
         buff_names=tuple(buff_names), debuff_names=tuple(debuff_names), debuff_labels=tuple(debuff_labels),
-        proc_names=tuple(e["name"] for e in reader.procs),
+        proc_names=tuple(e["name"] for _, e in procs),
         resource_names=tuple(reader.resource_names), tables=tables, hooks=hooks,
         settings=settings, has_cast_times=bool((t["cast_time"] > 0).any()), path=path,
         ability_layout=layout, one_charge_per_step=_one_charge_per_step(t),
