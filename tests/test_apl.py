@@ -97,8 +97,8 @@ def test_apl_without_default_list():
     ("actions=judgment,if=prev_gcd.2.judgment", "only the last action is tracked", "prev_gcd.2.judgment"),
     ("actions=call_action_list,name=cooldwns\nactions.cooldowns=judgment",
      "no action list named 'cooldwns' (did you mean 'cooldowns'?)", "cooldwns"),
-    ("actions=judgment,target_if=min:time", "'judgment' takes no option 'target_if'", "target_if"),
-    ("actions=use_item,name=trinket", "the simulator has no items", "use_item"),
+    ("actions=judgment,cycle_target=1", "'judgment' takes no option 'cycle_target'", "cycle_target"),
+    ("actions=use_itm,name=trinket", "unknown ability 'use_itm' (did you mean 'use_item'?)", "use_itm"),
     ("actions=variable,name=x,op=sett,value=1", "unknown variable op 'sett' (did you mean 'set'?)", "sett"),
     ("actions=variable,name=x", "variable needs value=", "variable"),
 ])

@@ -1,8 +1,13 @@
 """SimC-style action priority lists compiled to jittable JAX policies.
 
-    apl = sim.apl.load_apl(env)                 # the spec's default APL
-    apl = sim.apl.Apl(text, env, "mine.simc")   # any APL text
-    action = apl(state)                          # jit / vmap as usual
+    apl = sim.apl.load_apl(env)                          # the spec's default APL
+    apl = sim.apl.load_apl(env, "simc.simc", profile)    # any APL file, for a character's items
+    apl = sim.apl.Apl(text, env, "mine.simc")            # any APL text
+    action = apl(state)                                  # jit / vmap as usual
+    apl.skipped, apl.warning                             # SimC names Portunus does not model
+
+Pipeline: syntax.py (text -> trees), kit.py (what SimC's names are in a character's kit),
+expressions.py (what names mean), compiler.py (trees -> one jittable function).
 """
 
 from sim.apl.compiler import Apl, load_apl

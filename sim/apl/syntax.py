@@ -8,6 +8,7 @@ Expressions: numbers, dotted names (`cooldown.judgment.remains`), parentheses,
 unary `!` and `-`, `*` `%` (division, SimC's spelling) `/` (division, only in
 `actions+=/` lines, where it cannot be an entry separator) `%%` (modulo), `+`
 `-`, comparisons `<` `<=` `=` `==` `!=` `>=` `>`, `&` (and), `|` (or).
+`target_if=min:EXPR` (or max:, first:) carries its mode and expression.
 Errors carry the line, the column and the token.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from portunus.errors import InputError
+from portunus.errors import InputError, closest
 
 
 class AplError(InputError):
@@ -63,6 +64,10 @@ class Entry:
     line: int
     column: int
     option_columns: dict[str, int]
+    # Every expression option parsed (if, value, value_else, condition, default), by name.
+    expressions: dict[str, object] = dataclasses.field(default_factory=dict)
+    # `target_if=MODE:EXPR`: ("min" | "max" | "first", EXPR); None without it.
+    target_if: tuple[str, object] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +159,8 @@ def parse_expression(text: str, path: str = "<apl>", line: int = 1, column: int 
     return _ExpressionParser(text, path, line, column, allow_slash).parse()
 
 
-EXPRESSION_OPTIONS = ("if", "value", "condition")
+EXPRESSION_OPTIONS = ("if", "value", "value_else", "condition", "default")
+TARGET_IF_MODES = ("min", "max", "first")
 
 
 def _parse_entry(text: str, path: str, line: int, column: int, allow_slash: bool) -> Entry:
@@ -177,13 +183,26 @@ def _parse_entry(text: str, path: str, line: int, column: int, allow_slash: bool
             raise AplError(f"option '{key}' given twice", path, line, column + offset, key)
         options[key] = value
         option_columns[key] = column + offset + len(part.split("=", 1)[0]) + 1
-    condition = value = None
-    if "if" in options:
-        condition = parse_expression(options["if"], path, line, option_columns["if"], allow_slash)
-    if "value" in options:
-        value = parse_expression(options["value"], path, line, option_columns["value"], allow_slash)
-    return Entry(action, {k: v.strip() for k, v in options.items()}, condition, value, line, column,
-                 option_columns)
+    expressions = {key: parse_expression(options[key], path, line, option_columns[key], allow_slash)
+                   for key in EXPRESSION_OPTIONS if key in options}
+    target_if = None
+    if "target_if" in options:
+        target_if = _parse_target_if(options["target_if"], path, line, option_columns["target_if"], allow_slash)
+    return Entry(action, {k: v.strip() for k, v in options.items()}, expressions.get("if"),
+                 expressions.get("value"), line, column, option_columns, expressions, target_if)
+
+
+def _parse_target_if(text: str, path: str, line: int, column: int, allow_slash: bool) -> tuple[str, object]:
+    """`min:EXPR`, `max:EXPR` or `first:EXPR` (SimC's modes); a bare EXPR is `first:`."""
+    mode, _, rest = text.partition(":")
+    if not rest and ":" not in text:
+        return "first", parse_expression(text, path, line, column, allow_slash)
+    stripped = mode.strip()
+    if stripped not in TARGET_IF_MODES:
+        raise AplError(f"target_if needs min:, max: or first: before its expression"
+                       f"{closest(stripped, list(TARGET_IF_MODES))}",
+                       path, line, column + len(mode) - len(mode.lstrip()), stripped or ":")
+    return stripped, parse_expression(rest, path, line, column + len(mode) + 1, allow_slash)
 
 
 LINE = re.compile(r"actions(?:\.([A-Za-z_][A-Za-z0-9_]*))?(\+?=)(.*)$")
