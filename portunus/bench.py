@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
 
 import sim
+from sim._xla import compiler_options
 from sim.policies import POLICIES
 from sim.rollout import init_batch, make_chunk_runner
 
@@ -22,14 +28,15 @@ def environment() -> dict:
     return {
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
         "device_count": jax.device_count(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "jax": jax.__version__,
         "jaxlib": __import__("jaxlib").__version__,
         "flax": flax.__version__,
         "numpy": numpy.__version__,
-        "xla_flags": __import__("os").environ.get("XLA_FLAGS", ""),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "sim_compiler_options": compiler_options(),
     }
 
 
@@ -59,6 +66,67 @@ def bench_sim(env: sim.Env, batch_sizes: list[int], steps: int = 64, repeats: in
                 progress(results[-1])
     return {"benchmark": "sim", "spec": env.spec.name, "fight": env.fight.name,
             "steps_per_call": steps, "repeats": repeats, "environment": environment(), "results": results}
+
+
+# What runs before `import sim` in each order: nothing, or a JAX computation (which starts the
+# backend, as a notebook or another library would). Both must give the same speed (sim/_xla.py).
+IMPORT_ORDERS = {
+    "sim-first": "",
+    "jax-first": "import jax\njax.numpy.ones(3).block_until_ready()\n",
+}
+BENCH_FIGHTS = {
+    "patchwerk": lambda: sim.patchwerk(),
+    "aoe": lambda: sim.aoe(targets=5),
+    "route": lambda: sim.load_route("sample_keystone"),
+}
+_CHILD = """
+import json, sys
+from portunus.bench import _bench_sim_child
+_bench_sim_child(json.loads(sys.argv[1]))
+"""
+
+
+def bench_sim_orders(fight: str, batch_sizes: list[int], steps: int = 64, repeats: int = 5,
+                     policies: tuple[str, ...] = ("random", "apl"), orders: tuple[str, ...] = tuple(IMPORT_ORDERS),
+                     progress=None) -> dict:
+    """`bench_sim` once per import order, each in a fresh Python process (the order of the first
+    JAX computation and `import sim` is a property of a process). Rows carry `import_order`;
+    `order_ratio` is each order's rate over the first order's, per policy and batch."""
+    rows, result = [], None
+    for order in orders:
+        arguments = json.dumps({"fight": fight, "batch_sizes": batch_sizes, "steps": steps, "repeats": repeats,
+                                "policies": list(policies)})
+        errors = tempfile.TemporaryFile("w+")
+        child = subprocess.Popen([sys.executable, "-c", IMPORT_ORDERS[order] + _CHILD, arguments],
+                                 stdout=subprocess.PIPE, stderr=errors, text=True)
+        for line in child.stdout:
+            kind, _, payload = line.partition(" ")
+            if kind == "row":
+                row = {"import_order": order, **json.loads(payload)}
+                rows.append(row)
+                if progress is not None:
+                    progress(row)
+            elif kind == "result":
+                result = json.loads(payload)
+        if child.wait() != 0 or result is None:
+            errors.seek(0)
+            raise RuntimeError(f"bench sim ({order}) failed: {errors.read().strip()[-2000:]}")
+        errors.close()
+    first = {(row["policy"], row["batch"]): row["steps_per_second"] for row in rows if row["import_order"] == orders[0]}
+    ratio = {f"{row['import_order']} {row['policy']} {row['batch']}": row["steps_per_second"]
+             / first[row["policy"], row["batch"]] for row in rows}
+    return {**result, "import_orders": list(orders), "results": rows, "order_ratio": ratio}
+
+
+def _bench_sim_child(arguments: dict) -> None:
+    env = sim.make(fight=BENCH_FIGHTS[arguments["fight"]]())
+
+    def report(row):
+        print("row", json.dumps(row), flush=True)
+
+    result = bench_sim(env, arguments["batch_sizes"], arguments["steps"], arguments["repeats"],
+                       tuple(arguments["policies"]), progress=report)
+    print("result", json.dumps(result), flush=True)
 
 
 POLICY_FIGHTS = {

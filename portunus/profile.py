@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from portunus.errors import InputError
+from portunus.inputs import parse_number, read_text
 
 CLASSES = (
     "deathknight", "demonhunter", "druid", "evoker", "hunter", "mage", "monk",
@@ -32,6 +33,16 @@ GEAR_STATS = {
     "gear_mastery_rating": "mastery_rating",
     "gear_versatility_rating": "versatility_rating",
 }
+# The one place numbers in a profile are checked: finite and in these ranges (generous bounds:
+# beyond them no character exists, and the simulator's float32 arithmetic would overflow).
+STAT_RANGE = (0.0, 1_000_000.0)           # gear_* totals and ratings
+WEAPON_RANGES = {"speed": (0.5, 10.0), "min": (0.0, 10_000_000.0), "max": (0.0, 10_000_000.0)}
+
+
+def _number(text: str, key: str, path: str, line: int, bounds: tuple[float, float]) -> float:
+    return parse_number(text, key, *bounds, path=path, line=line)
+
+
 # Keys SimC profiles carry that do not change the simulation here.
 IGNORED_KEYS = (
     "race", "region", "server", "role", "professions", "source", "position",
@@ -76,7 +87,7 @@ def _parse_weapon(text: str, path: str, line: int) -> tuple[float, float]:
     for part in text.split("_"):
         for suffix in ("speed", "min", "max"):
             if part.endswith(suffix) and part[: -len(suffix)].replace(".", "", 1).isdigit():
-                value = float(part[: -len(suffix)])
+                value = _number(part[: -len(suffix)], f"weapon {suffix}", path, line, WEAPON_RANGES[suffix])
                 if suffix == "speed":
                     speed = value
                 elif suffix == "min":
@@ -122,13 +133,7 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
         elif key == "talents":
             talents = value
         elif key in GEAR_STATS:
-            try:
-                amount = float(value)
-            except ValueError:
-                raise InputError(f"{key} must be a number, got '{value}'", source, number) from None
-            if amount < 0:
-                raise InputError(f"{key} must not be negative, got {amount:g}", source, number)
-            gear[GEAR_STATS[key]] = amount
+            gear[GEAR_STATS[key]] = _number(value, key, source, number, STAT_RANGE)
         elif key in ITEM_SLOTS:
             options = {}
             for part in value.split(",")[1:]:
@@ -177,8 +182,4 @@ DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "retribution_paladin_defa
 def load_profile(path: str | Path | None = None) -> CharacterProfile:
     """Read a profile file; None gives the shipped default character."""
     path = Path(path) if path is not None else DEFAULT_PROFILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read profile: {error.strerror}", str(path)) from None
-    return parse_profile(text, str(path))
+    return parse_profile(read_text(path, "profile"), str(path))

@@ -23,6 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from portunus.errors import InputError
+from sim._xla import jit
 from sim.apl import load_apl
 from train.checkpoints import RunDirectory
 from train.config import TrainConfig
@@ -140,7 +141,7 @@ class Trainer:
             return carry, metrics
 
         replicated = NamedSharding(self.mesh, PartitionSpec())
-        return jax.jit(iteration, in_shardings=(self.shardings,), out_shardings=(self.shardings, replicated),
+        return jit(iteration, in_shardings=(self.shardings,), out_shardings=(self.shardings, replicated),
                        donate_argnums=0)
 
     # --- the loop -------------------------------------------------------------------------
