@@ -611,6 +611,11 @@ SERVICE_SIMULATIONS = typer.Option(64, help="Search simulations per state (1-409
                                    callback=inputs.number_option(1, MAX_SIMULATIONS, integer=True))
 
 
+# How long aiohttp keeps reading (and dropping) the rest of a body it answered early (a 408, a 413)
+# before it closes the connection; its default of 10 s let a half-sent request hold one for 13 s.
+LINGERING_SECONDS = 1.0
+
+
 @app.command("serve")
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on. Beyond loopback, /v1/configure needs "
@@ -665,7 +670,8 @@ def serve_command(
                   f"{simulations} simulations; warm-up {seconds:.1f} s)")
     web.run_app(make_app(engine, max_wait_ms / 1000, batch_gap_ms / 1000, access=Access(loopback, token),
                          read_timeout=read_timeout),
-                host=host, port=port, print=None, handle_signals=True, keepalive_timeout=read_timeout)
+                host=host, port=port, print=None, handle_signals=True, keepalive_timeout=read_timeout,
+                lingering_time=LINGERING_SECONDS)
     console.print("stopped")
 
 

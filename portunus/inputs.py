@@ -140,7 +140,7 @@ def text_file(path: str | Path, name: str) -> Path:
 def _callback(check: Callable) -> Callable:
     import typer
 
-    def callback(param: typer.CallbackParam, value):
+    def callback(param, value):
         if value is None:
             return None
         name = param.opts[0] if param.opts and param.opts[0].startswith("-") else param.human_readable_name
@@ -153,6 +153,8 @@ def _callback(check: Callable) -> Callable:
 
             fail(error)
 
+    # typer finds the parameter by its annotation (typer is imported only by commands, not here).
+    callback.__annotations__ = {"param": typer.CallbackParam}
     return callback
 
 

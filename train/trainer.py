@@ -75,12 +75,14 @@ class Trainer:
         init = jax.jit(self._init_carry, out_shardings=self.shardings)
         self.carry = init(jax.random.key(config.seed), init_params)
         self.start_iteration = 0
+        self.notes: list[str] = []          # what a resume had to work around (damaged checkpoints, torn logs)
         if resume:
-            self.carry, meta = self.run_dir.restore(self.carry)
+            self.carry, meta, self.notes = self.run_dir.restore_readable(self.carry)
             self.start_iteration = int(meta["iteration"])
         self._iterations: dict[bool, Callable] = {}
         self.logbook = Logbook(self.run_dir.path, self.start_iteration if resume else None,
                                enabled=jax.process_index() == 0)
+        self.notes += self.logbook.notes
 
     # --- the pure parts -------------------------------------------------------------------
 
