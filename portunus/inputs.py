@@ -143,7 +143,7 @@ def _callback(check: Callable) -> Callable:
     def callback(param, value):
         if value is None:
             return None
-        name = param.opts[0] if param.opts and param.opts[0].startswith("-") else param.human_readable_name
+        name = param.opts[0] if param.opts and param.opts[0].startswith("-") else param.name.upper()
         try:
             if isinstance(value, (list, tuple)):
                 return type(value)(check(item, name) for item in value)

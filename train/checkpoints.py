@@ -106,6 +106,7 @@ class RunDirectory:
         moved to DAMAGED_DIR and named in `notes`. InputError (the newest step's) if none reads."""
         steps = sorted(self.manager.all_steps(), reverse=True)
         if not steps:
+            self.close()
             raise InputError(f"cannot resume: {self.path} has no checkpoint yet")
         failures = []
         for step in steps:
@@ -119,6 +120,7 @@ class RunDirectory:
                 self.manager.reload()
                 notes.append(f"resuming from step {step}, the newest checkpoint that reads back")
             return carry, meta, notes
+        self.close()        # the run cannot go on: release orbax's threads before the error unwinds
         raise failures[0][1]
 
     def _set_aside(self, step: int, error: InputError) -> str:
