@@ -312,3 +312,17 @@ def test_plot_draws_learning_curves(tmp_path):
     (run / "metrics.jsonl").write_text("{not json\n")
     bad = portunus("plot", run, check=False)
     assert bad.returncode == 2 and "metrics.jsonl:1: not a JSON line" in bad.stderr
+
+
+def test_the_shipped_model_records_names_and_hashes_not_paths():
+    import re
+
+    from train.model import DEFAULT_MODEL, load_model
+
+    model = load_model()
+    for name in ("model.json", "evaluation.json"):
+        text = (DEFAULT_MODEL / name).read_text()
+        assert not re.search(r'"(/|~|[A-Za-z]:\\\\)', text), f"{name} records a machine path"
+    exported_from = json.loads((DEFAULT_MODEL / "model.json").read_text())["exported_from"]
+    evaluated = json.loads((DEFAULT_MODEL / "evaluation.json").read_text())["settings"]["models"]["model"]
+    assert exported_from == evaluated == {"name": "cpu4", "step": 140, "params_sha256": model.params_sha256}
