@@ -89,44 +89,82 @@ _bench_sim_child(json.loads(sys.argv[1]))
 def bench_sim_orders(fight: str, batch_sizes: list[int], steps: int = 64, repeats: int = 5,
                      policies: tuple[str, ...] = ("random", "apl"), orders: tuple[str, ...] = tuple(IMPORT_ORDERS),
                      progress=None) -> dict:
-    """`bench_sim` once per import order, each in a fresh Python process (the order of the first
-    JAX computation and `import sim` is a property of a process). Rows carry `import_order`;
-    `order_ratio` is each order's rate over the first order's, per policy and batch."""
-    rows, result = [], None
-    for order in orders:
-        arguments = json.dumps({"fight": fight, "batch_sizes": batch_sizes, "steps": steps, "repeats": repeats,
-                                "policies": list(policies)})
-        errors = tempfile.TemporaryFile("w+")
-        child = subprocess.Popen([sys.executable, "-c", IMPORT_ORDERS[order] + _CHILD, arguments],
-                                 stdout=subprocess.PIPE, stderr=errors, text=True)
-        for line in child.stdout:
-            kind, _, payload = line.partition(" ")
-            if kind == "row":
-                row = {"import_order": order, **json.loads(payload)}
-                rows.append(row)
-                if progress is not None:
-                    progress(row)
-            elif kind == "result":
-                result = json.loads(payload)
-        if child.wait() != 0 or result is None:
-            errors.seek(0)
-            raise RuntimeError(f"bench sim ({order}) failed: {errors.read().strip()[-2000:]}")
-        errors.close()
+    """Env steps per second per policy and batch size in each import order, each order in a fresh
+    Python process (which ran first, a JAX computation or `import sim`, is a property of a process).
+
+    The processes compile and warm up everything first, then take turns: every timed call of
+    `steps` decisions in one order is followed by the same call in the other, so both orders see
+    the same machine load (on the shared 2-core machine single runs vary by 20-40 %). Rows carry
+    `import_order`; `order_ratio` is each order's median rate over the first order's."""
+    children: dict[str, subprocess.Popen] = {}
+    errors = {order: tempfile.TemporaryFile("w+") for order in orders}
+
+    def answer(order: str, kind: str) -> str:
+        line = children[order].stdout.readline()
+        if not line.startswith(kind + " "):
+            children[order].kill()
+            errors[order].seek(0)
+            raise RuntimeError(f"bench sim ({order}) failed: {(line + errors[order].read()).strip()[-2000:]}")
+        return line[len(kind) + 1:]
+
+    try:
+        environment_of = {}
+        for order in orders:       # one at a time: compiling is not what is measured
+            arguments = json.dumps({"fight": fight, "batch_sizes": batch_sizes, "steps": steps,
+                                    "policies": list(policies)})
+            children[order] = subprocess.Popen([sys.executable, "-c", IMPORT_ORDERS[order] + _CHILD, arguments],
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors[order],
+                                               text=True, bufsize=1)
+            environment_of[order] = json.loads(answer(order, "ready"))
+        rows = []
+        for policy in policies:
+            for batch in batch_sizes:
+                rates = {order: [] for order in orders}
+                for _ in range(repeats):
+                    for order in orders:
+                        children[order].stdin.write(f"time {policy} {batch}\n")
+                        rates[order].append(float(answer(order, "rate")))
+                for order in orders:
+                    rows.append({"import_order": order, "policy": policy, "batch": batch,
+                                 "steps_per_second": statistics.median(rates[order]), "repeats": rates[order]})
+                    if progress is not None:
+                        progress(rows[-1])
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.stdin.close()
+                try:
+                    child.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        for file in errors.values():
+            file.close()
     first = {(row["policy"], row["batch"]): row["steps_per_second"] for row in rows if row["import_order"] == orders[0]}
     ratio = {f"{row['import_order']} {row['policy']} {row['batch']}": row["steps_per_second"]
              / first[row["policy"], row["batch"]] for row in rows}
-    return {**result, "import_orders": list(orders), "results": rows, "order_ratio": ratio}
+    return {"benchmark": "sim", "spec": "retribution_paladin", "fight": BENCH_FIGHTS[fight]().name,
+            "steps_per_call": steps, "repeats": repeats, "environment": environment_of[orders[-1]],
+            "import_orders": list(orders), "results": rows, "order_ratio": ratio}
 
 
 def _bench_sim_child(arguments: dict) -> None:
+    """One import order's process: compile every (policy, batch), say `ready`, then answer each
+    `time POLICY BATCH` line on stdin with one timed call's `rate`, until stdin closes."""
     env = sim.make(fight=BENCH_FIGHTS[arguments["fight"]]())
-
-    def report(row):
-        print("row", json.dumps(row), flush=True)
-
-    result = bench_sim(env, arguments["batch_sizes"], arguments["steps"], arguments["repeats"],
-                       tuple(arguments["policies"]), progress=report)
-    print("result", json.dumps(result), flush=True)
+    steps, runners = arguments["steps"], {}
+    for policy_name in arguments["policies"]:
+        runner = make_chunk_runner(env, POLICIES[policy_name](env), steps)
+        for batch in arguments["batch_sizes"]:
+            states = init_batch(env, jax.random.key(batch), batch)
+            jax.block_until_ready(runner(states))  # compile and warm up
+            runners[policy_name, batch] = (runner, states)
+    print("ready", json.dumps(environment()), flush=True)
+    for line in sys.stdin:
+        _, policy_name, batch = line.split()
+        runner, states = runners[policy_name, int(batch)]
+        start = time.perf_counter()
+        jax.block_until_ready(runner(states))
+        print("rate", int(batch) * steps / (time.perf_counter() - start), flush=True)
 
 
 POLICY_FIGHTS = {
@@ -202,8 +240,6 @@ def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, p
 def bench_selfplay(envs_per_fight: list[int], config=None, repeats: int = 3, progress=None) -> dict:
     """Self-play training throughput: decisions per second of whole iterations (search for every
     decision, replay, learning) per number of environments, compile excluded."""
-    import tempfile
-
     from train.config import TrainConfig
     from train.trainer import Trainer
 
