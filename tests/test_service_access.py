@@ -4,9 +4,12 @@ who may ask, configure calls that overlap, what /v1/health shows while one compi
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from aiohttp.test_utils import TestClient, TestServer
 
 from portunus.service import Access, EngineConfig, make_app
@@ -163,3 +166,25 @@ def test_serve_refuses_a_short_token_and_makes_one_up_beyond_loopback(monkeypatc
     assert started["read_timeout"] == 4 and started["run"]["keepalive_timeout"] == 4
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 0 and started["access"].loopback_only and started["access"].token is None
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+JSON_TREES = st.recursive(st.none() | st.integers() | st.text(alphabet='"\\[]{}a', max_size=6),
+                          lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(alphabet='"\\[]{}k', max_size=4), inner, max_size=3),
+                          max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(JSON_TREES)
+def test_nesting_is_measured_on_raw_bytes_ignoring_brackets_in_strings(tree):
+    from portunus.service.validation import nesting_depth
+
+    assert nesting_depth(json.dumps(tree).encode()) == _depth(tree)

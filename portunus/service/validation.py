@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,6 @@ WIRE_MAXIMUM = {"stacks": 0xFF - 1, "charges": 0xFF - 1, "level": 0xFF - 1, "spe
                 "current": 0xFFFFFFFF - 1, "maximum": 0xFFFFFFFF - 1, "cast_spell_id": 0xFFFFFFFF - 1,
                 "frame": 0xFFFFFFFF - 1}
 WIRE_BITS = {0xFF - 1: 8, 0xFFFF - 1: 16, 0xFFFFFFFF - 1: 32}
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _OPEN = np.zeros(256, np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
@@ -70,10 +68,23 @@ def _int(text: str) -> int | float:
 
 
 def nesting_depth(raw: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text, brackets inside strings ignored."""
+    """The deepest nesting of arrays and objects in JSON text, brackets inside strings ignored.
+
+    Vectorized and linear in the length (a regular expression over strings backtracked
+    quadratically on 256 KiB of `"\\` pairs: minutes): a quote opens or closes a string unless an
+    odd run of backslashes precedes it, and a bracket counts when an even number of such quotes
+    precede it."""
     if not raw:
         return 0
-    steps = _OPEN[np.frombuffer(_STRINGS.sub(b'""', raw), np.uint8)]
+    text = np.frombuffer(raw, np.uint8)
+    index = np.arange(text.size)
+    backslash = text == ord("\\")
+    last_other = np.maximum.accumulate(np.where(backslash, -1, index))      # last non-backslash at or before i
+    run_before = np.zeros(text.size, np.int64)                               # backslashes right before i
+    run_before[1:] = index[:-1] - last_other[:-1]
+    quote = (text == ord('"')) & (run_before % 2 == 0)
+    inside = (np.cumsum(quote) - quote) % 2 == 1                             # after an odd number of quotes
+    steps = np.where(inside, 0, _OPEN[text])
     return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
 
 
