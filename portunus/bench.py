@@ -1,4 +1,5 @@
-"""Benchmarks that write JSON: `portunus bench sim` measures simulator throughput."""
+"""Benchmarks that write JSON: `portunus bench sim` measures simulator throughput (in both import
+orders), `bench policies` policy quality, `bench search` search latency, `bench selfplay` training."""
 
 from __future__ import annotations
 
@@ -38,34 +39,6 @@ def environment() -> dict:
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "sim_compiler_options": compiler_options(),
     }
-
-
-def bench_sim(env: sim.Env, batch_sizes: list[int], steps: int = 64, repeats: int = 5,
-              policies: tuple[str, ...] = ("random", "apl"), progress=None) -> dict:
-    """Env steps per second (decisions, including the policy) per batch size and policy.
-
-    Each measurement runs `steps` decisions of a jitted `lax.scan` from the same
-    fresh states; compilation and one warm-up call are excluded. Reported: the
-    median over `repeats`, and every repeat.
-    """
-    results = []
-    for policy_name in policies:
-        policy = POLICIES[policy_name](env)
-        runner = make_chunk_runner(env, policy, steps)
-        for batch in batch_sizes:
-            states = init_batch(env, jax.random.key(batch), batch)
-            jax.block_until_ready(runner(states))  # compile and warm up
-            rates = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                jax.block_until_ready(runner(states))
-                rates.append(batch * steps / (time.perf_counter() - start))
-            results.append({"policy": policy_name, "batch": batch, "steps_per_second": statistics.median(rates),
-                            "repeats": rates})
-            if progress is not None:
-                progress(results[-1])
-    return {"benchmark": "sim", "spec": env.spec.name, "fight": env.fight.name,
-            "steps_per_call": steps, "repeats": repeats, "environment": environment(), "results": results}
 
 
 # What runs before `import sim` in each order: nothing, or a JAX computation (which starts the

@@ -26,6 +26,7 @@ CHECKPOINT_HELP = ("Trained model: an exported model or a training run (default:
 MAX_SECONDS = 3600.0            # a fight's length (sim.fights.MAX_FIGHT_SECONDS)
 MAX_ITERATIONS = 1 << 20        # fights simulated in parallel
 MAX_SIMULATIONS = 4096
+MAX_HEALTH = 1e11               # sim.fights.MAX_HEALTH
 
 
 def checkpoint_option():
@@ -44,18 +45,15 @@ def profile_option(help_text: str = "SimC profile file (default: the shipped cha
     return typer.Option(None, help=help_text, callback=inputs.text_file_option())
 
 
-def fight_options(route_help: str = "Route for --fight route: a shipped name or a file."):
-    """--fight, --route, --duration, --targets: shared by sim, search and demo."""
-    return (typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file.",
-                         callback=inputs.text_file_option(may_be_name=True)),
-            typer.Option(None, help=route_help, callback=inputs.text_file_option(may_be_name=True)),
-            typer.Option(300.0, help=f"Patchwerk length in seconds (up to {MAX_SECONDS:.0f}).",
-                         callback=inputs.number_option(1.0, MAX_SECONDS)),
-            typer.Option(5, help="Number of targets for --fight aoe (1-20).",
-                         callback=inputs.number_option(1, 20, integer=True)))
-
-
-FIGHT, ROUTE, DURATION, TARGETS = fight_options()
+# --fight, --route, --duration, --targets: shared by sim, search and demo.
+FIGHT = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file.",
+                     callback=inputs.text_file_option(may_be_name=True))
+ROUTE = typer.Option(None, help="Route for --fight route: a shipped name or a file.",
+                     callback=inputs.text_file_option(may_be_name=True))
+DURATION = typer.Option(300.0, help=f"Patchwerk length in seconds (1-{MAX_SECONDS:.0f}).",
+                        callback=inputs.number_option(1.0, MAX_SECONDS))
+TARGETS = typer.Option(5, help="Number of targets for --fight aoe (1-20).",
+                       callback=inputs.number_option(1, 20, integer=True))
 
 
 def build_fight(fight: str, duration: float, targets: int, health: Optional[float],
@@ -125,7 +123,7 @@ def sim_command(
     duration: float = DURATION,
     health: Optional[float] = typer.Option(None, help="Patchwerk: fight until this much health is gone; "
                                                       "aoe: health per target.",
-                                           callback=inputs.number_option(1.0, 1e11)),
+                                           callback=inputs.number_option(1.0, MAX_HEALTH)),
     targets: int = TARGETS,
     key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level (0-40).",
                                             callback=inputs.number_option(0, 40, integer=True)),

@@ -79,7 +79,7 @@ def train_command(
         initialize(coordinator, num_processes, process_id)
         if resume and run is None:
             raise InputError("--resume needs --run: the run directory to continue")
-        run = run or _default_run()
+        run = inputs.output_dir(run or _default_run(), "--run")
         if resume and config_path is None:
             config = read_config(run)
         else:
@@ -128,7 +128,7 @@ def finetune_command(
             profiles=[str(profile.absolute())], warmstart_iterations=0,
             iterations=iterations or max(base_config.iterations // 4, 1),
             learning_rate=base_config.learning_rate * learning_rate_scale)
-        run = run or _default_run()
+        run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:
         fail(error)
