@@ -16,7 +16,7 @@ from typing import Callable
 
 from portunus.errors import InputError
 
-SEED_MAX = 2**32 - 1     # jax.random.key takes 64-bit seeds; 2^32 keeps every seed the same on every backend
+SEED_MAX = 2**32 - 1     # seeds 0 .. 2^32-1: plenty, and far from jax.random.key's 64-bit overflow
 
 
 def number(value, name: str, low: float | None = None, high: float | None = None, *, integer: bool = False,
@@ -54,12 +54,11 @@ def parse_number(text: str, name: str, low: float | None = None, high: float | N
     text = text.strip()
     try:
         value = int(text) if integer else float(text)
-    except ValueError:
-        value = text
+    except ValueError:              # "3.0" may still be a whole number; "abc" is kept to be shown
         try:
-            value = float(text) if integer else value        # "3.0" is a whole number; "3.5" is not
+            value = float(text)
         except ValueError:
-            pass
+            value = text
     return number(value, name, low, high, integer=integer, path=path, line=line)
 
 
@@ -153,7 +152,8 @@ def _callback(check: Callable) -> Callable:
 
             fail(error)
 
-    # typer finds the parameter by its annotation (typer is imported only by commands, not here).
+    # typer finds the parameter by its annotation; typer is imported here, not at the top, so the
+    # library code that uses the checks above does not import it.
     callback.__annotations__ = {"param": typer.CallbackParam}
     return callback
 
