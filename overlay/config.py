@@ -11,6 +11,7 @@ from typing import Any, Optional
 import tomlkit
 
 from portunus.errors import InputError, closest, line_of
+from portunus.inputs import read_text
 
 POLICY_MODES = ("apl", "net", "mcts")
 DEFAULT_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "portunus" / "overlay.toml"
@@ -75,7 +76,7 @@ def load_config(path: Path | str | None = None) -> OverlayConfig:
     path = Path(path) if path is not None else DEFAULT_PATH
     if not path.exists():
         return OverlayConfig()
-    text = path.read_text()
+    text = read_text(path, "overlay config")
     try:
         document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as error:

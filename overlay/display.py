@@ -5,9 +5,29 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import re
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+
+def display_problem(environ=None) -> str | None:
+    """Why no window can open here, or None. Checked before DearPyGui/GLFW is touched: without a
+    display GLFW fails an assertion and the process dies with SIGABRT and no message.
+    Only X11/Wayland systems need this; a local X display's socket must exist."""
+    environ = os.environ if environ is None else environ
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    display, wayland = environ.get("DISPLAY", ""), environ.get("WAYLAND_DISPLAY", "")
+    if wayland:
+        return None
+    if not display:
+        return "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    local = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
+    if local and not Path(f"/tmp/.X11-unix/X{local.group(1)}").exists():
+        return f"no X server at DISPLAY={display} (/tmp/.X11-unix/X{local.group(1)} does not exist)"
+    return None
 
 
 def _free_display() -> int:

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from search import Planner, SearchConfig
+from sim._xla import jit as sim_jit
 from sim.env import Env
 from sim.types import State
 
@@ -47,10 +48,10 @@ class Recommender:
         self.names = env.spec.action_names
         self.major = env.spec.action_major_cooldown
         # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
-        self._apl = jax.jit(with_hold(env, load_apl(env)))
+        self._apl = sim_jit(with_hold(env, load_apl(env)))
         self._planners: dict[int, Planner] = {}
         if apply_fn is not None:
-            self._net = jax.jit(lambda p, s: apply_fn(p, env.observation(s))[0])
+            self._net = sim_jit(lambda p, s: apply_fn(p, env.observation(s))[0])
 
     @classmethod
     def from_model(cls, env: Env, model) -> "Recommender":

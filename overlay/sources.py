@@ -85,7 +85,7 @@ class DemoSource:
 
         self.env, self.speed, self.cell_size = env, speed, cell_size
         self.state = env.init(jax.random.key(seed))
-        self._step = jax.jit(env.step)
+        self._step = sim.jit(env.step)
         self._to_snapshot = lambda state, frame: sim.to_snapshot(env, state, frame)
         self._lock = threading.Lock()
         self._frame = 0

@@ -1,14 +1,21 @@
-"""Benchmarks that write JSON: `portunus bench sim` measures simulator throughput."""
+"""Benchmarks that write JSON: `portunus bench sim` measures simulator throughput (in both import
+orders), `bench policies` policy quality, `bench search` search latency, `bench selfplay` training."""
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
 
 import sim
+from sim._xla import compiler_options
 from sim.policies import POLICIES
 from sim.rollout import init_batch, make_chunk_runner
 
@@ -22,43 +29,115 @@ def environment() -> dict:
     return {
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
         "device_count": jax.device_count(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "jax": jax.__version__,
         "jaxlib": __import__("jaxlib").__version__,
         "flax": flax.__version__,
         "numpy": numpy.__version__,
-        "xla_flags": __import__("os").environ.get("XLA_FLAGS", ""),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "sim_compiler_options": compiler_options(),
     }
 
 
-def bench_sim(env: sim.Env, batch_sizes: list[int], steps: int = 64, repeats: int = 5,
-              policies: tuple[str, ...] = ("random", "apl"), progress=None) -> dict:
-    """Env steps per second (decisions, including the policy) per batch size and policy.
+# What runs before `import sim` in each order: nothing, or a JAX computation (which starts the
+# backend, as a notebook or another library would). Both must give the same speed (sim/_xla.py).
+IMPORT_ORDERS = {
+    "sim-first": "",
+    "jax-first": "import jax\njax.numpy.ones(3).block_until_ready()\n",
+}
+BENCH_FIGHTS = {
+    "patchwerk": lambda: sim.patchwerk(),
+    "aoe": lambda: sim.aoe(targets=5),
+    "route": lambda: sim.load_route("sample_keystone"),
+}
+_CHILD = """
+import json, sys
+from portunus.bench import _bench_sim_child
+_bench_sim_child(json.loads(sys.argv[1]))
+"""
 
-    Each measurement runs `steps` decisions of a jitted `lax.scan` from the same
-    fresh states; compilation and one warm-up call are excluded. Reported: the
-    median over `repeats`, and every repeat.
-    """
-    results = []
-    for policy_name in policies:
-        policy = POLICIES[policy_name](env)
-        runner = make_chunk_runner(env, policy, steps)
-        for batch in batch_sizes:
+
+def bench_sim_orders(fight: str, batch_sizes: list[int], steps: int = 64, repeats: int = 5,
+                     policies: tuple[str, ...] = ("random", "apl"), orders: tuple[str, ...] = tuple(IMPORT_ORDERS),
+                     progress=None) -> dict:
+    """Env steps per second per policy and batch size in each import order, each order in a fresh
+    Python process (which ran first, a JAX computation or `import sim`, is a property of a process).
+
+    The processes compile and warm up everything first, then take turns: every timed call of
+    `steps` decisions in one order is followed by the same call in the other, so both orders see
+    the same machine load (on the shared 2-core machine single runs vary by 20-40 %). Rows carry
+    `import_order`; `order_ratio` is each order's median rate over the first order's."""
+    children: dict[str, subprocess.Popen] = {}
+    errors = {order: tempfile.TemporaryFile("w+") for order in orders}
+
+    def answer(order: str, kind: str) -> str:
+        line = children[order].stdout.readline()
+        if not line.startswith(kind + " "):
+            children[order].kill()
+            errors[order].seek(0)
+            raise RuntimeError(f"bench sim ({order}) failed: {(line + errors[order].read()).strip()[-2000:]}")
+        return line[len(kind) + 1:]
+
+    try:
+        environment_of = {}
+        for order in orders:       # one at a time: compiling is not what is measured
+            arguments = json.dumps({"fight": fight, "batch_sizes": batch_sizes, "steps": steps,
+                                    "policies": list(policies)})
+            children[order] = subprocess.Popen([sys.executable, "-c", IMPORT_ORDERS[order] + _CHILD, arguments],
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors[order],
+                                               text=True, bufsize=1)
+            environment_of[order] = json.loads(answer(order, "ready"))
+        rows = []
+        for policy in policies:
+            for batch in batch_sizes:
+                rates = {order: [] for order in orders}
+                for _ in range(repeats):
+                    for order in orders:
+                        children[order].stdin.write(f"time {policy} {batch}\n")
+                        rates[order].append(float(answer(order, "rate")))
+                for order in orders:
+                    rows.append({"import_order": order, "policy": policy, "batch": batch,
+                                 "steps_per_second": statistics.median(rates[order]), "repeats": rates[order]})
+                    if progress is not None:
+                        progress(rows[-1])
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.stdin.close()
+                try:
+                    child.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        for file in errors.values():
+            file.close()
+    first = {(row["policy"], row["batch"]): row["steps_per_second"] for row in rows if row["import_order"] == orders[0]}
+    ratio = {f"{row['import_order']} {row['policy']} {row['batch']}": row["steps_per_second"]
+             / first[row["policy"], row["batch"]] for row in rows}
+    return {"benchmark": "sim", "spec": "retribution_paladin", "fight": BENCH_FIGHTS[fight]().name,
+            "steps_per_call": steps, "repeats": repeats, "environment": environment_of[orders[-1]],
+            "import_orders": list(orders), "results": rows, "order_ratio": ratio}
+
+
+def _bench_sim_child(arguments: dict) -> None:
+    """One import order's process: compile every (policy, batch), say `ready`, then answer each
+    `time POLICY BATCH` line on stdin with one timed call's `rate`, until stdin closes."""
+    env = sim.make(fight=BENCH_FIGHTS[arguments["fight"]]())
+    steps, runners = arguments["steps"], {}
+    for policy_name in arguments["policies"]:
+        runner = make_chunk_runner(env, POLICIES[policy_name](env), steps)
+        for batch in arguments["batch_sizes"]:
             states = init_batch(env, jax.random.key(batch), batch)
             jax.block_until_ready(runner(states))  # compile and warm up
-            rates = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                jax.block_until_ready(runner(states))
-                rates.append(batch * steps / (time.perf_counter() - start))
-            results.append({"policy": policy_name, "batch": batch, "steps_per_second": statistics.median(rates),
-                            "repeats": rates})
-            if progress is not None:
-                progress(results[-1])
-    return {"benchmark": "sim", "spec": env.spec.name, "fight": env.fight.name,
-            "steps_per_call": steps, "repeats": repeats, "environment": environment(), "results": results}
+            runners[policy_name, batch] = (runner, states)
+    print("ready", json.dumps(environment()), flush=True)
+    for line in sys.stdin:
+        _, policy_name, batch = line.split()
+        runner, states = runners[policy_name, int(batch)]
+        start = time.perf_counter()
+        jax.block_until_ready(runner(states))
+        print("rate", int(batch) * steps / (time.perf_counter() - start), flush=True)
 
 
 POLICY_FIGHTS = {
@@ -134,8 +213,6 @@ def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, p
 def bench_selfplay(envs_per_fight: list[int], config=None, repeats: int = 3, progress=None) -> dict:
     """Self-play training throughput: decisions per second of whole iterations (search for every
     decision, replay, learning) per number of environments, compile excluded."""
-    import tempfile
-
     from train.config import TrainConfig
     from train.trainer import Trainer
 

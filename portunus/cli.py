@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from portunus import inputs
 from portunus.console import console, fail, write_json
 from portunus.errors import InputError
 
@@ -20,10 +21,39 @@ app.add_typer(bench_app, name="bench")
 FIGHTS = ("patchwerk", "aoe", "route")
 CHECKPOINT_HELP = ("Trained model: an exported model or a training run (default: the shipped model under "
                    "checkpoints/; 'none' = no network).")
+# Every option goes through portunus.inputs (finite, in range, readable text, writable output) before
+# the command runs; these are the ranges the commands share.
+MAX_SECONDS = 3600.0            # a fight's length (sim.fights.MAX_FIGHT_SECONDS)
+MAX_ITERATIONS = 1 << 20        # fights simulated in parallel
+MAX_SIMULATIONS = 4096
+MAX_HEALTH = 1e11               # sim.fights.MAX_HEALTH
 
 
 def checkpoint_option():
     return typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP)
+
+
+def seed_option():
+    return typer.Option(0, help="Random seed (0 .. 2^32-1).", callback=inputs.seed_option())
+
+
+def json_option(default: Optional[Path], help_text: str):
+    return typer.Option(default, "--json", help=help_text, callback=inputs.output_file_option())
+
+
+def profile_option(help_text: str = "SimC profile file (default: the shipped character)."):
+    return typer.Option(None, help=help_text, callback=inputs.text_file_option())
+
+
+# --fight, --route, --duration, --targets: shared by sim, search and demo.
+FIGHT = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file.",
+                     callback=inputs.text_file_option(may_be_name=True))
+ROUTE = typer.Option(None, help="Route for --fight route: a shipped name or a file.",
+                     callback=inputs.text_file_option(may_be_name=True))
+DURATION = typer.Option(300.0, help=f"Patchwerk length in seconds (1-{MAX_SECONDS:.0f}).",
+                        callback=inputs.number_option(1.0, MAX_SECONDS))
+TARGETS = typer.Option(5, help="Number of targets for --fight aoe (1-20).",
+                       callback=inputs.number_option(1, 20, integer=True))
 
 
 def build_fight(fight: str, duration: float, targets: int, health: Optional[float],
@@ -87,24 +117,30 @@ def print_summary(summary: dict, notes: tuple[str, ...]) -> None:
 
 @app.command("sim")
 def sim_command(
-    profile: Optional[Path] = typer.Option(None, help="SimC profile file (default: the shipped character)."),
-    fight: str = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file."),
-    route: Optional[str] = typer.Option(None, help="Route for --fight route: a shipped name or a file."),
-    duration: float = typer.Option(300.0, help="Patchwerk length in seconds."),
+    profile: Optional[Path] = profile_option(),
+    fight: str = FIGHT,
+    route: Optional[str] = ROUTE,
+    duration: float = DURATION,
     health: Optional[float] = typer.Option(None, help="Patchwerk: fight until this much health is gone; "
-                                                      "aoe: health per target."),
-    targets: int = typer.Option(5, help="Number of targets for --fight aoe."),
-    key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level."),
-    iterations: int = typer.Option(1000, min=1, help="Fights simulated in parallel."),
-    seed: int = typer.Option(0, help="Random seed."),
+                                                      "aoe: health per target.",
+                                           callback=inputs.number_option(1.0, MAX_HEALTH)),
+    targets: int = TARGETS,
+    key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level (0-40).",
+                                            callback=inputs.number_option(0, 40, integer=True)),
+    iterations: int = typer.Option(1000, help="Fights simulated in parallel.",
+                                   callback=inputs.number_option(1, MAX_ITERATIONS, integer=True)),
+    seed: int = seed_option(),
     apl: Optional[Path] = typer.Option(None, help="An action priority list (SimC syntax) to play; "
-                                                  "default: the spec's default APL."),
+                                                  "default: the spec's default APL.",
+                                       callback=inputs.text_file_option()),
     policy: str = typer.Option("apl", help="Built-in policy when no --apl is given: apl (the spec's default "
                                            "APL), simple, greedy (highest damage now) or random."),
     expected_value: bool = typer.Option(False, "--expected-value", help="No randomness: expected crits and procs."),
-    spec: str = typer.Option("retribution_paladin", help="Spec name or spec .toml file."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON here."),
-    report: Optional[Path] = typer.Option(None, help="Write plots (PNG) and the JSON summary into this folder."),
+    spec: str = typer.Option("retribution_paladin", help="Spec name or spec .toml file.",
+                             callback=inputs.text_file_option(may_be_name=True)),
+    json_path: Optional[Path] = json_option(None, "Write the summary as JSON here."),
+    report: Optional[Path] = typer.Option(None, help="Write plots (PNG) and the JSON summary into this folder.",
+                                          callback=inputs.output_dir_option()),
 ) -> None:
     """Simulate fights and print a SimC-like summary."""
     try:
@@ -134,6 +170,10 @@ def sim_command(
                 bar.update(task, completed=float(done.mean()))
 
             states = rollout(env, chosen, jax.random.key(seed), iterations, on_chunk=on_chunk)
+        unfinished = int((~states.terminated).sum())
+        if unfinished:  # the fight bounds (sim.fights) keep this from happening; never report it silently
+            console.print(f"[yellow]warning:[/] {unfinished} of {iterations} fights had not ended after the "
+                          "rollout's decision limit; the summary covers the simulated part")
         summary = summarize(env, states)
         summary["profile"] = character.name
         summary["policy"] = policy
@@ -153,22 +193,27 @@ def sim_command(
 
 @app.command("search")
 def search_command(
-    profile: Optional[Path] = typer.Option(None, help="SimC profile file (default: the shipped character)."),
-    fight: str = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file."),
-    route: Optional[str] = typer.Option(None, help="Route for --fight route: a shipped name or a file."),
-    duration: float = typer.Option(300.0, help="Patchwerk length in seconds."),
-    targets: int = typer.Option(5, help="Number of targets for --fight aoe."),
-    key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level."),
-    state_from_sim_at: float = typer.Option(0.0, help="Play the default APL this many seconds, then search."),
-    simulations: int = typer.Option(64, min=1, help="Search simulations."),
+    profile: Optional[Path] = profile_option(),
+    fight: str = FIGHT,
+    route: Optional[str] = ROUTE,
+    duration: float = DURATION,
+    targets: int = TARGETS,
+    key_level: Optional[int] = typer.Option(None, help="Override the route's keystone level (0-40).",
+                                            callback=inputs.number_option(0, 40, integer=True)),
+    state_from_sim_at: float = typer.Option(0.0, help="Play the default APL this many seconds, then search "
+                                            "(before the fight's end).",
+                                            callback=inputs.number_option(0.0, 2 * MAX_SECONDS)),
+    simulations: int = typer.Option(64, help="Search simulations (1-4096).",
+                                    callback=inputs.number_option(1, MAX_SIMULATIONS, integer=True)),
     policy: str = typer.Option("gumbel", help="gumbel (Gumbel MuZero) or muzero (AlphaZero PUCT)."),
     prior: str = typer.Option("apl", help="Prior without a network: apl or uniform."),
-    rollout_steps: int = typer.Option(8, min=0, help="APL decisions per leaf evaluation."),
-    depth: int = typer.Option(2, min=0, max=6, help="Tree depth to print."),
+    rollout_steps: int = typer.Option(8, help="APL decisions per leaf evaluation (0-64).",
+                                      callback=inputs.number_option(0, 64, integer=True)),
+    depth: int = typer.Option(2, help="Tree depth to print (0-6).", callback=inputs.number_option(0, 6, integer=True)),
     sampled: bool = typer.Option(False, "--sampled", help="Search the random simulator (the state's own key) "
                                                           "instead of expected values."),
-    seed: int = typer.Option(0, help="Random seed."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the recommendation as JSON here."),
+    seed: int = seed_option(),
+    json_path: Optional[Path] = json_option(None, "Write the recommendation as JSON here."),
     checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """Search one fight state and print the recommendation and the tree."""
@@ -190,6 +235,9 @@ def search_command(
                        chosen_fight.with_slots(model.slots) if model else chosen_fight)
         if model:
             model.check_env(env)
+        if state_from_sim_at >= float(env.fight.time_limit):
+            raise InputError(f"--state-from-sim-at must be before the fight's end ({float(env.fight.time_limit):g} s), "
+                             f"got {state_from_sim_at:g}")
         state = search.state_from_sim(env, state_from_sim_at, jax.random.key(seed))
         planner = search.Planner(env, config, model.apply if model else None, model.params if model else None)
         states = jax.tree.map(lambda x: x[None], state)
@@ -219,23 +267,28 @@ def search_command(
 
 @bench_app.command("search")
 def bench_search_command(
-    simulations: str = typer.Option("16,64,256,1024", help="Simulation counts for single-state latency."),
-    batch_sizes: str = typer.Option("64,1024", help="Batch sizes for throughput (at 64 simulations)."),
-    repeats: int = typer.Option(20, min=3, help="Timed searches per setting."),
+    simulations: str = typer.Option("16,64,256,1024", help="Simulation counts for single-state latency.",
+                                    callback=inputs.int_list_option(1, MAX_SIMULATIONS)),
+    batch_sizes: str = typer.Option("64,1024", help="Batch sizes for throughput (at 64 simulations).",
+                                    callback=inputs.int_list_option(1, 1 << 16)),
+    repeats: int = typer.Option(20, help="Timed searches per setting.",
+                                callback=inputs.number_option(3, 10_000, integer=True)),
     policy: str = typer.Option("gumbel", help="gumbel or muzero."),
     evaluators: str = typer.Option("apl,network", help="apl (no network: APL prior and rollouts) and/or "
                                                        "network (the default network, random weights)."),
-    json_path: Path = typer.Option(Path("bench-results/search.json"), "--json", help="Where to write the JSON."),
+    json_path: Path = json_option(Path("bench-results/search.json"), "Where to write the JSON."),
 ) -> None:
     """Search latency (one state) and throughput (batches), after warm-up."""
     from portunus.bench import bench_search
 
     try:
         chosen = split_names(evaluators, ("apl", "network"), "--evaluators")
+        if policy not in ("gumbel", "muzero"):
+            raise InputError(f"--policy must be gumbel or muzero, got '{policy}'")
     except InputError as error:
         fail(error)
-    result = bench_search([int(n) for n in simulations.split(",")], [int(b) for b in batch_sizes.split(",")],
-                          repeats, policy, chosen, progress=lambda row: console.print(f"  {row}"))
+    result = bench_search(list(simulations), list(batch_sizes), repeats, policy, chosen,
+                          progress=lambda row: console.print(f"  {row}"))
     table = Table(title=f"search ({policy})")
     for column in ("evaluator", "batch", "simulations", "median ms", "p95 ms", "states/s"):
         table.add_column(column, justify="right")
@@ -248,32 +301,48 @@ def bench_search_command(
 
 @bench_app.command("sim")
 def bench_sim_command(
-    batch_sizes: str = typer.Option("1,16,256,1024,4096,16384", help="Comma-separated batch sizes."),
-    steps: int = typer.Option(64, min=1, help="Decisions per timed call."),
-    repeats: int = typer.Option(5, min=1, help="Timed calls per batch size (the median is reported)."),
+    batch_sizes: str = typer.Option("1,16,256,1024,4096,16384", help="Comma-separated batch sizes.",
+                                    callback=inputs.int_list_option(1, 1 << 22)),
+    steps: int = typer.Option(64, help="Decisions per timed call.",
+                              callback=inputs.number_option(1, 100_000, integer=True)),
+    repeats: int = typer.Option(5, help="Timed calls per batch size (the median is reported).",
+                                callback=inputs.number_option(1, 1000, integer=True)),
     policies: str = typer.Option("random,apl", help="Policies to time: apl, simple, greedy, random."),
-    fight: str = typer.Option("patchwerk", help="patchwerk, aoe or route."),
-    json_path: Path = typer.Option(Path("bench-results/sim.json"), "--json", help="Where to write the JSON."),
+    fight: str = typer.Option("patchwerk", help="patchwerk, aoe (5 targets) or route (the sample keystone)."),
+    import_orders: str = typer.Option("sim-first,jax-first", help="Measure in a fresh process per order: "
+                                      "sim-first (import sim before any JAX computation), jax-first (a JAX "
+                                      "computation runs before import sim)."),
+    json_path: Path = json_option(Path("bench-results/sim.json"), "Where to write the JSON."),
 ) -> None:
-    """Simulator throughput (env steps per second) against batch size."""
-    try:
-        import sim
-        from portunus.bench import bench_sim
-        from sim.policies import POLICIES
+    """Simulator throughput (env steps per second) against batch size, in both import orders."""
+    from portunus.bench import BENCH_FIGHTS, IMPORT_ORDERS, bench_sim_orders
+    from sim.policies import POLICIES
 
-        sizes = [int(size) for size in batch_sizes.split(",")]
+    try:
         chosen = split_names(policies, tuple(POLICIES), "--policies")
-        env = sim.make(fight=build_fight(fight, 300.0, 5, None, None, None))
-    except (InputError, ValueError) as error:
+        orders = split_names(import_orders, tuple(IMPORT_ORDERS), "--import-orders")
+        if fight not in BENCH_FIGHTS:
+            raise InputError(f"--fight must be one of {', '.join(BENCH_FIGHTS)}, got '{fight}'")
+    except InputError as error:
         fail(error)
-    table = Table(title=f"env steps per second, {env.fight.name}")
-    for column in ("policy", "batch", "steps/s (median)"):
+
+    def show(row):
+        console.print(f"  {row['import_order']:>9} {row['policy']:>6} batch {row['batch']:>6}: "
+                      f"{row['steps_per_second']:,.0f} steps/s")
+
+    try:
+        result = bench_sim_orders(fight, list(batch_sizes), steps, repeats, chosen, orders, progress=show)
+    except RuntimeError as error:
+        fail(error)
+    table = Table(title=f"env steps per second (median), {result['fight']}")
+    for column in ("policy", "batch", *orders, *(f"{order} / {orders[0]}" for order in orders[1:])):
         table.add_column(column, justify="right")
-    result = bench_sim(env, sizes, steps, repeats, chosen,
-                       progress=lambda row: console.print(f"  {row['policy']:>6} batch {row['batch']:>6}: "
-                                                          f"{row['steps_per_second']:,.0f} steps/s"))
-    for row in result["results"]:
-        table.add_row(row["policy"], str(row["batch"]), f"{row['steps_per_second']:,.0f}")
+    rates = {(row["import_order"], row["policy"], row["batch"]): row["steps_per_second"] for row in result["results"]}
+    for name in chosen:
+        for batch in batch_sizes:
+            row = [rates[order, name, batch] for order in orders]
+            table.add_row(name, str(batch), *(f"{rate:,.0f}" for rate in row),
+                          *(f"{rate / row[0]:.2f}" for rate in row[1:]))
     console.print(table)
     console.print(f"device: {result['environment']['device']}, jax {result['environment']['jax']}")
     write_json(json_path, result)
@@ -281,10 +350,13 @@ def bench_sim_command(
 
 @bench_app.command("selfplay")
 def bench_selfplay_command(
-    envs_per_fight: str = typer.Option("32,128", help="Environments per fight to measure."),
-    config_path: Optional[Path] = typer.Option(None, "--config", help="Training TOML (default: built-in)."),
-    repeats: int = typer.Option(3, min=1, help="Timed iterations per size."),
-    json_path: Path = typer.Option(Path("bench-results/selfplay.json"), "--json", help="Where to write the JSON."),
+    envs_per_fight: str = typer.Option("32,128", help="Environments per fight to measure.",
+                                       callback=inputs.int_list_option(1, 1 << 16)),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Training TOML (default: built-in).",
+                                               callback=inputs.text_file_option()),
+    repeats: int = typer.Option(3, help="Timed iterations per size.",
+                                callback=inputs.number_option(1, 1000, integer=True)),
+    json_path: Path = json_option(Path("bench-results/selfplay.json"), "Where to write the JSON."),
 ) -> None:
     """Self-play training throughput (decisions/s of whole iterations) against batch size."""
     from portunus.bench import bench_selfplay
@@ -292,10 +364,9 @@ def bench_selfplay_command(
 
     try:
         config = load_config(config_path)
-        sizes = [int(n) for n in envs_per_fight.split(",")]
-    except (InputError, ValueError) as error:
+    except InputError as error:
         fail(error)
-    result = bench_selfplay(sizes, config, repeats, progress=lambda row: console.print(f"  {row}"))
+    result = bench_selfplay(list(envs_per_fight), config, repeats, progress=lambda row: console.print(f"  {row}"))
     table = Table(title=f"self-play ({config.num_simulations} simulations, {config.search_value} values)")
     for column in ("envs/fight", "decisions/iteration", "median s", "decisions/s", "first iteration s"):
         table.add_column(column, justify="right")
@@ -311,9 +382,10 @@ def bench_selfplay_command(
 def bench_policies_command(
     policies: str = typer.Option("apl,simple,greedy,random", help="Policies to compare."),
     fights: str = typer.Option("patchwerk,aoe5,aoe10,route", help="Fights: patchwerk, aoe5, aoe10, route."),
-    iterations: int = typer.Option(500, min=2, help="Fights per policy and fight (same seeds for all)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    json_path: Path = typer.Option(Path("bench-results/policies.json"), "--json", help="Where to write the JSON."),
+    iterations: int = typer.Option(500, help="Fights per policy and fight (same seeds for all).",
+                                   callback=inputs.number_option(2, MAX_ITERATIONS, integer=True)),
+    seed: int = seed_option(),
+    json_path: Path = json_option(Path("bench-results/policies.json"), "Where to write the JSON."),
 ) -> None:
     """Policy quality: DPS and fight / clear time of each policy on the same seeds."""
     from portunus.bench import POLICY_FIGHTS, bench_policies
@@ -348,57 +420,98 @@ def _overlay_config(config_path: Optional[Path], policy: Optional[str], simulati
             raise InputError(f"--policy must be one of {', '.join(POLICY_MODES)}, got '{policy}'")
         config.policy = policy
     if simulations is not None:
-        if not 1 <= simulations <= 4096:
-            raise InputError(f"--simulations must be 1..4096, got {simulations}")
         config.simulations = simulations
     return config
+
+
+def _needs_model(config, model, checkpoint: Optional[str]) -> None:
+    """Policy 'net' without a network is refused (as `portunus serve` does), never swapped for mcts."""
+    if config.policy == "net" and model is None:
+        given = f"--checkpoint {checkpoint} gives none" if checkpoint else "no shipped model was found"
+        raise InputError(f"--policy net needs a trained model and {given}; use --policy apl or mcts, "
+                         "or --checkpoint MODEL")
+
+
+def _check_display(virtual: bool) -> None:
+    from overlay.display import display_problem
+
+    problem = None if virtual else display_problem()
+    if problem:
+        raise InputError(f"{problem}; run it in a desktop session, or add --virtual-display to draw on a "
+                         "private Xvfb display")
+
+
+VIRTUAL_DISPLAY = typer.Option(False, "--virtual-display", help="Run on a private Xvfb display (no screen needed).")
+SIMULATIONS_PER_REFRESH = typer.Option(None, help="Search simulations per refresh (1-4096).",
+                                       callback=inputs.number_option(1, MAX_SIMULATIONS, integer=True))
+CLOSE_AFTER = typer.Option(None, help="Close after this many seconds (for scripts).",
+                           callback=inputs.number_option(0.1, 7 * 86400.0))
 
 
 @app.command("overlay")
 def overlay_command(
     config_path: Optional[Path] = typer.Option(None, "--config", help="Overlay TOML (default "
-                                               "~/.config/portunus/overlay.toml; created on exit)."),
-    profile: Optional[Path] = typer.Option(None, help="Your SimC profile (default: the shipped character)."),
+                                               "~/.config/portunus/overlay.toml; created on exit).",
+                                               callback=inputs.text_file_option(may_be_missing=True)),
+    profile: Optional[Path] = profile_option("Your SimC profile (default: the shipped character)."),
     policy: Optional[str] = typer.Option(None, help="apl, net or mcts (default: the config's)."),
-    simulations: Optional[int] = typer.Option(None, help="Search simulations per refresh."),
-    seconds: Optional[float] = typer.Option(None, help="Close after this many seconds (for scripts)."),
+    simulations: Optional[int] = SIMULATIONS_PER_REFRESH,
+    seconds: Optional[float] = CLOSE_AFTER,
     planner: Optional[str] = typer.Option(None, help="Use a `portunus serve` service at this URL instead "
                                                      "of searching in-process."),
-    planner_timeout: float = typer.Option(1.0, min=0.05, max=30.0, help="Seconds to wait for the service."),
+    planner_timeout: float = typer.Option(1.0, help="Seconds to wait for the service (0.05-30).",
+                                          callback=inputs.number_option(0.05, 30.0)),
+    virtual: bool = VIRTUAL_DISPLAY,
     checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The rotation helper: reads the addon's barcode from the screen and shows what to press."""
+    import contextlib
+
     try:
         from overlay.config import DEFAULT_PATH
+        from overlay.display import virtual_display
         from overlay.launch import build_overlay
         from portunus.profile import load_profile
         from train.model import resolve_model
 
         config = _overlay_config(config_path, policy, simulations)
-        app_window = build_overlay(config, config_path or DEFAULT_PATH, load_profile(profile),
-                                   planner_url=planner, planner_timeout=planner_timeout,
-                                   model=None if planner else resolve_model(checkpoint))
+        character = load_profile(profile)
+        model = None if planner else resolve_model(checkpoint)
+        if not planner:
+            _needs_model(config, model, checkpoint)
+        _check_display(virtual)
     except InputError as error:
         fail(error)
-    app_window.run(max_seconds=seconds)
+    with contextlib.ExitStack() as stack:
+        try:
+            if virtual:
+                stack.enter_context(virtual_display())
+        except RuntimeError as error:   # no Xvfb to start
+            fail(error)
+        app_window = build_overlay(config, config_path or DEFAULT_PATH, character, planner_url=planner,
+                                   planner_timeout=planner_timeout, model=model)
+        app_window.run(max_seconds=seconds)
 
 
 @app.command("demo")
 def demo_command(
-    profile: Optional[Path] = typer.Option(None, help="SimC profile (default: the shipped character)."),
-    fight: str = typer.Option("patchwerk", help="patchwerk, aoe, route, or a route .toml file."),
-    route: Optional[str] = typer.Option(None, help="Route for --fight route."),
-    duration: float = typer.Option(300.0, help="Patchwerk length in seconds."),
-    targets: int = typer.Option(5, help="Targets for --fight aoe."),
+    profile: Optional[Path] = profile_option(),
+    fight: str = FIGHT,
+    route: Optional[str] = ROUTE,
+    duration: float = DURATION,
+    targets: int = TARGETS,
     policy: Optional[str] = typer.Option(None, help="apl, net or mcts (default: the config's)."),
-    simulations: Optional[int] = typer.Option(None, help="Search simulations per refresh."),
-    speed: float = typer.Option(1.0, min=0.1, max=20.0, help="Fight time per real second."),
-    seed: int = typer.Option(0, help="Random seed of the fight."),
-    config_path: Optional[Path] = typer.Option(None, "--config", help="Overlay TOML for window and settings."),
-    seconds: Optional[float] = typer.Option(None, help="Close after this many seconds."),
+    simulations: Optional[int] = SIMULATIONS_PER_REFRESH,
+    speed: float = typer.Option(1.0, help="Fight time per real second (0.1-20).",
+                                callback=inputs.number_option(0.1, 20.0)),
+    seed: int = seed_option(),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Overlay TOML for window and settings.",
+                                               callback=inputs.text_file_option()),
+    seconds: Optional[float] = CLOSE_AFTER,
     screenshot: Optional[Path] = typer.Option(None, help="Save a PNG of the window when closing "
-                                                         "(needs --seconds)."),
-    virtual: bool = typer.Option(False, "--virtual-display", help="Run on a private Xvfb display."),
+                                                         "(needs --seconds).",
+                                              callback=inputs.output_file_option()),
+    virtual: bool = VIRTUAL_DISPLAY,
     checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The overlay on a simulated fight played in real time: the whole path except the game."""
@@ -410,13 +523,22 @@ def demo_command(
         from portunus.profile import load_profile
         from train.model import resolve_model
 
+        if screenshot is not None and seconds is None:
+            raise InputError("--screenshot needs --seconds: the picture is taken when the demo closes itself")
         config = _overlay_config(config_path, policy, simulations)
         chosen_fight = build_fight(fight, duration, targets, None, route, None)
         character = load_profile(profile)
         model = resolve_model(checkpoint)
+        _needs_model(config, model, checkpoint)
+        _check_display(virtual)
     except InputError as error:
         fail(error)
-    with (virtual_display() if virtual else contextlib.nullcontext()):
+    with contextlib.ExitStack() as stack:
+        try:
+            if virtual:
+                stack.enter_context(virtual_display())
+        except RuntimeError as error:   # no Xvfb to start
+            fail(error)
         window = build_demo(config, chosen_fight, character, seed=seed, speed=speed, config_path=config_path,
                             model=model)
         shots = []
@@ -444,16 +566,15 @@ def demo_command(
 
 @bench_app.command("overlay")
 def bench_overlay_command(
-    simulations: str = typer.Option("64,256", help="Comma-separated simulation counts."),
-    refreshes: int = typer.Option(40, min=5, help="Timed refreshes per count (after 3 warm-up)."),
+    simulations: str = typer.Option("64,256", help="Comma-separated simulation counts.",
+                                    callback=inputs.int_list_option(1, MAX_SIMULATIONS)),
+    refreshes: int = typer.Option(40, help="Timed refreshes per count (after 3 warm-up).",
+                                  callback=inputs.number_option(5, 100_000, integer=True)),
     policy: str = typer.Option("mcts", help="apl or mcts."),
-    json_path: Path = typer.Option(Path("bench-overlay.json"), "--json", help="Where to write the JSON."),
+    json_path: Path = json_option(Path("bench-overlay.json"), "Where to write the JSON."),
 ) -> None:
     """Grab + decode + search + UI update per refresh of the real overlay (median, p95)."""
     try:
-        counts = [int(v) for v in simulations.split(",") if v.strip().isdigit() and 0 < int(v) <= 4096]
-        if len(counts) != len(simulations.split(",")):
-            raise InputError(f"--simulations must be comma-separated counts 1..4096, got '{simulations}'")
         if policy not in ("apl", "mcts"):
             raise InputError(f"--policy must be apl or mcts, got '{policy}'")
     except InputError as error:
@@ -461,8 +582,11 @@ def bench_overlay_command(
     from overlay.bench import bench_overlay
     from overlay.display import virtual_display
 
-    with virtual_display():
-        result = bench_overlay(counts, refreshes, mode=policy)
+    try:
+        with virtual_display():
+            result = bench_overlay(list(simulations), refreshes, mode=policy)
+    except RuntimeError as error:   # no Xvfb
+        fail(error)
     table = Table(title="overlay refresh, one state (ms, median / p95)")
     for column in ("sims", "grab+decode", "state", "search", "UI", "total"):
         table.add_column(column, justify="right")
@@ -473,37 +597,59 @@ def bench_overlay_command(
     write_json(json_path, result)
 
 
-def _batch_sizes(text: str) -> tuple[int, ...]:
-    sizes = tuple(int(v) for v in text.split(",") if v.strip().isdigit() and 0 < int(v) <= 1024)
-    if len(sizes) != len(text.split(",")):
-        raise InputError(f"--batch-sizes must be comma-separated sizes 1..1024, got '{text}'")
-    return sizes
+BATCH_SIZES = typer.Option("1,4,16,64", help="Batch sizes compiled at start (1-1024); requests are padded up.",
+                           callback=inputs.int_list_option(1, 1024))
+MAX_WAIT_MS = typer.Option(30.0, help="Longest a batch waits for requests (0-100 ms).",
+                           callback=inputs.number_option(0.0, 100.0))
+BATCH_GAP_MS = typer.Option(3.0, help="A batch closes when no request came for this long (0-100 ms).",
+                            callback=inputs.number_option(0.0, 100.0))
+SEARCH_THREADS = typer.Option(0, help="Slices of a batch searched at once (0: up to 4 on CPU, 1 on an "
+                              "accelerator; at most 64).", callback=inputs.number_option(0, 64, integer=True))
+SERVICE_SIMULATIONS = typer.Option(64, help="Search simulations per state (1-4096).",
+                                   callback=inputs.number_option(1, MAX_SIMULATIONS, integer=True))
+
+
+# How long aiohttp keeps reading (and dropping) the rest of a body it answered early (a 408, a 413)
+# before it closes the connection; its default of 10 s let a half-sent request hold one for 13 s.
+LINGERING_SECONDS = 1.0
 
 
 @app.command("serve")
 def serve_command(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
-    profile: Optional[Path] = typer.Option(None, help="SimC profile of the character (default: shipped)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. Beyond loopback, /v1/configure needs "
+                                               "the --token (one is made up and printed if none is given)."),
+    port: int = typer.Option(8765, help="Port to listen on.", callback=inputs.number_option(1, 65535, integer=True)),
+    profile: Optional[Path] = profile_option("SimC profile of the character (default: shipped)."),
     policy: str = typer.Option("mcts", help="apl, net (the network alone) or mcts."),
-    simulations: int = typer.Option(64, help="Search simulations per state."),
-    batch_sizes: str = typer.Option("1,4,16,64", help="Batch sizes compiled at start; requests are padded up."),
-    max_wait_ms: float = typer.Option(30.0, min=0.0, max=100.0, help="Longest a batch waits for requests."),
-    batch_gap_ms: float = typer.Option(3.0, min=0.0, max=100.0,
-                                       help="A batch closes when no request came for this long."),
-    search_threads: int = typer.Option(0, min=0, max=64, help="Slices of a batch searched at once "
-                                       "(0: up to 4 on CPU, 1 on an accelerator)."),
+    simulations: int = SERVICE_SIMULATIONS,
+    batch_sizes: str = BATCH_SIZES,
+    max_wait_ms: float = MAX_WAIT_MS,
+    batch_gap_ms: float = BATCH_GAP_MS,
+    search_threads: int = SEARCH_THREADS,
+    token: Optional[str] = typer.Option(None, envvar="PORTUNUS_TOKEN", help="Secret /v1/configure requires as "
+                                        "'Authorization: Bearer TOKEN' (env PORTUNUS_TOKEN)."),
+    read_timeout: float = typer.Option(10.0, help="Seconds a client has to send a request's headers and body "
+                                       "(and an idle connection stays open).",
+                                       callback=inputs.number_option(0.1, 600.0)),
     checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The planner as a local HTTP + JSON service with dynamic batching (docs in README)."""
+    import secrets
+
     from aiohttp import web
 
-    from portunus.service import EngineConfig, PlanningEngine, make_app
-    from portunus.service.server import freeze_heap
+    from portunus.inputs import read_text
+    from portunus.service import Access, EngineConfig, PlanningEngine, make_app
+    from portunus.service.server import freeze_heap, is_loopback
 
     try:
-        profile_text = profile.read_text() if profile is not None else None
-        config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=_batch_sizes(batch_sizes),
+        if token is not None and (len(token) < 8 or not token.isprintable()):
+            raise InputError("--token must be at least 8 printable characters")
+        loopback = is_loopback(host)
+        if not loopback and token is None:
+            token = secrets.token_urlsafe(24)
+        profile_text = read_text(profile, "profile") if profile is not None else None
+        config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=batch_sizes,
                               profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads)
         try:
             config.validate()
@@ -515,34 +661,39 @@ def serve_command(
         freeze_heap()
     except (InputError, OSError) as error:
         fail(error)
+    if not loopback:
+        console.print(f"[yellow]warning:[/] listening on {host}: other machines can ask for recommendations; "
+                      f"/v1/configure needs the header 'Authorization: Bearer {token}'")
     console.print(f"ready on http://{host}:{port} ({engine.env.spec.name}, {engine.profile_name}, {policy}, "
                   f"{simulations} simulations; warm-up {seconds:.1f} s)")
-    web.run_app(make_app(engine, max_wait_ms / 1000, batch_gap_ms / 1000), host=host, port=port, print=None,
-                handle_signals=True)
+    web.run_app(make_app(engine, max_wait_ms / 1000, batch_gap_ms / 1000, access=Access(loopback, token),
+                         read_timeout=read_timeout),
+                host=host, port=port, print=None, handle_signals=True, keepalive_timeout=read_timeout,
+                lingering_time=LINGERING_SECONDS)
     console.print("stopped")
 
 
 @bench_app.command("serve")
 def bench_serve_command(
-    clients: str = typer.Option("1,8,64", help="Comma-separated concurrency levels."),
-    seconds: float = typer.Option(10.0, min=1.0, max=120.0, help="Time per level."),
-    max_requests: int = typer.Option(5000, min=1, help="Request budget per level."),
-    simulations: int = typer.Option(64, help="Search simulations per state."),
+    clients: str = typer.Option("1,8,64", help="Comma-separated concurrency levels (1-256).",
+                                callback=inputs.int_list_option(1, 256)),
+    seconds: float = typer.Option(10.0, help="Time per level (1-120 s).", callback=inputs.number_option(1.0, 120.0)),
+    max_requests: int = typer.Option(5000, help="Request budget per level.",
+                                     callback=inputs.number_option(1, 10_000_000, integer=True)),
+    simulations: int = SERVICE_SIMULATIONS,
     policy: str = typer.Option("mcts", help="apl or mcts."),
-    batch_sizes: str = typer.Option("1,4,16,64", help="The service's batch sizes."),
-    max_wait_ms: float = typer.Option(30.0, min=0.0, max=100.0, help="The service's --max-wait-ms."),
-    batch_gap_ms: float = typer.Option(3.0, min=0.0, max=100.0, help="The service's --batch-gap-ms."),
-    search_threads: int = typer.Option(0, min=0, max=64, help="The service's --search-threads."),
+    batch_sizes: str = BATCH_SIZES,
+    max_wait_ms: float = MAX_WAIT_MS,
+    batch_gap_ms: float = BATCH_GAP_MS,
+    search_threads: int = SEARCH_THREADS,
     checkpoint: str = typer.Option(None, help="The service's --checkpoint: a model directory or 'none' "
                                    "(default: the shipped model)."),
-    json_path: Path = typer.Option(Path("bench-serve.json"), "--json", help="Where to write the JSON."),
+    json_path: Path = json_option(Path("bench-serve.json"), "Where to write the JSON."),
 ) -> None:
     """Loopback load test of `portunus serve`: throughput, latency percentiles, batch sizes."""
+    levels = list(clients)
+    batch_sizes = ",".join(map(str, batch_sizes))
     try:
-        levels = [int(v) for v in clients.split(",") if v.strip().isdigit() and 0 < int(v) <= 256]
-        if len(levels) != len(clients.split(",")):
-            raise InputError(f"--clients must be comma-separated counts 1..256, got '{clients}'")
-        _batch_sizes(batch_sizes)
         if checkpoint is not None:
             from train.model import resolve_model
 
@@ -571,7 +722,8 @@ def bench_serve_command(
 
 @app.command("addon-tables")
 def addon_tables_command(
-    out: Path = typer.Option(None, help="Folder for the Lua spec tables (default: addon/Portunus/Specs)."),
+    out: Path = typer.Option(None, help="Folder for the Lua spec tables (default: addon/Portunus/Specs).",
+                             callback=inputs.output_dir_option()),
 ) -> None:
     """Regenerate the addon's spec tables (spell ids, order) from the simulator's spec files."""
     from portunus.addon_tables import SPECS_DIR, write_tables

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def _subplots(*args, **kwargs):
+    """A figure and its axes without pyplot: no global backend or figure state is touched, so
+    importing this module leaves an interactive session's matplotlib as it was."""
+    figure = Figure(figsize=kwargs.pop("figsize", None))
+    return figure, figure.subplots(*args, **kwargs)
 
 
 def dps_distribution(summary: dict, path: Path) -> None:
     values = np.array(summary["dps"]["per_iteration"])
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = _subplots(figsize=(7, 4))
     axis.hist(values, bins=min(40, max(5, values.size // 10)), color="#c9a227", edgecolor="#6b5512")
     axis.axvline(summary["dps"]["mean"], color="black", linestyle="--",
                  label=f"mean {summary['dps']['mean']:,.0f} ± {summary['dps']['error_95']:,.0f}")
@@ -22,24 +26,22 @@ def dps_distribution(summary: dict, path: Path) -> None:
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def damage_by_ability(summary: dict, path: Path) -> None:
     rows = [row for row in summary["abilities"] if row["dps"] > 0][::-1]
-    figure, axis = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    figure, axis = _subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     axis.barh([row["label"] for row in rows], [row["dps"] for row in rows], color="#c9a227")
     for index, row in enumerate(rows):
         axis.text(row["dps"], index, f" {100 * row['share']:.1f} %", va="center", fontsize=8)
     axis.set(xlabel="DPS", title="Damage by ability")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def timeline(record: dict, action_names: tuple[str, ...], resource_names: tuple[str, ...], path: Path) -> None:
     """Casts (one row per ability), resources and damage over one fight."""
-    figure, (casts, resources, damage) = plt.subplots(3, 1, figsize=(11, 7), sharex=True,
+    figure, (casts, resources, damage) = _subplots(3, 1, figsize=(11, 7), sharex=True,
                                                       gridspec_kw={"height_ratios": [3, 1, 1]})
     for index, name in enumerate(action_names):
         at = record["time"][record["action"] == index]
@@ -53,14 +55,13 @@ def timeline(record: dict, action_names: tuple[str, ...], resource_names: tuple[
     damage.set(xlabel="time (s)", ylabel="damage")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def route_pulls(summary: dict, path: Path) -> None:
     """Per pull: travel and fight time, stacked along the route, against the timer."""
     route = summary["route"]
     pulls = route["pulls"]
-    figure, axis = plt.subplots(figsize=(10, 0.35 * len(pulls) + 1.5))
+    figure, axis = _subplots(figsize=(10, 0.35 * len(pulls) + 1.5))
     start = 0.0
     for index, pull in enumerate(pulls):
         duration = pull["duration_mean"] or 0.0
@@ -74,7 +75,6 @@ def route_pulls(summary: dict, path: Path) -> None:
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def write_report(directory: Path, summary: dict, record: dict, action_names, resource_names) -> list[Path]:
@@ -99,6 +99,7 @@ LEARNING_CURVES = (
 
 def learning_curves(records: list[dict], path: Path, title: str) -> None:
     """Losses, entropy, value error, speed and self-play results against iterations."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fights = sorted({name.split("/")[1] for record in records for name in record
                      if name.startswith("selfplay/") and name.count("/") == 2})
     panels = list(LEARNING_CURVES) + [(f"selfplay/{fight}/{measure}", f"{fight}: {label}")
@@ -108,7 +109,7 @@ def learning_curves(records: list[dict], path: Path, title: str) -> None:
                                              for record in records)]
     columns = 3
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    figure, axes = _subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
     for axis, (name, label) in zip(axes.flat, panels):
         points = [(record["iteration"], record[name]) for record in records if record.get(name) is not None]
         if points:
@@ -122,13 +123,13 @@ def learning_curves(records: list[dict], path: Path, title: str) -> None:
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def evaluation_bars(result: dict, path: Path) -> None:
     """One panel per fight: each policy's mean with its 95 % interval."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fights = result["fights"]
-    figure, axes = plt.subplots(1, len(fights), figsize=(4.6 * len(fights), 3.6), squeeze=False)
+    figure, axes = _subplots(1, len(fights), figsize=(4.6 * len(fights), 3.6), squeeze=False)
     for axis, fight in zip(axes.flat, fights):
         measure = fight["objective"]
         labels = list(fight["results"])
@@ -143,4 +144,3 @@ def evaluation_bars(result: dict, path: Path) -> None:
                  else "clear time, s (lower is better)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)

@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from portunus.errors import InputError
+from portunus.inputs import parse_number, read_text
 
 CLASSES = (
     "deathknight", "demonhunter", "druid", "evoker", "hunter", "mage", "monk",
@@ -34,6 +35,16 @@ GEAR_STATS = {
     "gear_mastery_rating": "mastery_rating",
     "gear_versatility_rating": "versatility_rating",
 }
+# The one place numbers in a profile are checked: finite and in these ranges (generous bounds:
+# beyond them no character exists, and the simulator's float32 arithmetic would overflow).
+STAT_RANGE = (0.0, 1_000_000.0)           # gear_* totals and ratings
+WEAPON_RANGES = {"speed": (0.5, 10.0), "min": (0.0, 10_000_000.0), "max": (0.0, 10_000_000.0)}
+
+
+def _number(text: str, key: str, path: str, line: int, bounds: tuple[float, float]) -> float:
+    return parse_number(text, key, *bounds, path=path, line=line)
+
+
 # Keys SimC profiles carry that do not change the simulation here.
 IGNORED_KEYS = (
     "race", "region", "server", "role", "professions", "source", "position",
@@ -93,7 +104,7 @@ def _parse_weapon(text: str, path: str, line: int) -> tuple[float, float]:
     for part in text.split("_"):
         for suffix in ("speed", "min", "max"):
             if part.endswith(suffix) and part[: -len(suffix)].replace(".", "", 1).isdigit():
-                value = float(part[: -len(suffix)])
+                value = _number(part[: -len(suffix)], f"weapon {suffix}", path, line, WEAPON_RANGES[suffix])
                 if suffix == "speed":
                     speed = value
                 elif suffix == "min":
@@ -145,13 +156,7 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
         elif key == "talents":
             talents = value
         elif key in GEAR_STATS:
-            try:
-                amount = float(value)
-            except ValueError:
-                raise InputError(f"{key} must be a number, got '{value}'", source, number) from None
-            if amount < 0:
-                raise InputError(f"{key} must not be negative, got {amount:g}", source, number)
-            gear[GEAR_STATS[key]] = amount
+            gear[GEAR_STATS[key]] = _number(value, key, source, number, STAT_RANGE)
         elif key in ITEM_SLOTS:
             options = {}
             for part in value.split(",")[1:]:
@@ -227,11 +232,7 @@ def load_profile(path: str | Path | None = None) -> CharacterProfile:
     path = Path(path) if path is not None else DEFAULT_PROFILE
     if not path.exists() and (PROFILE_DIR / f"{path.name}.simc").exists():
         path = PROFILE_DIR / f"{path.name}.simc"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("cannot read profile: not UTF-8 text", str(path)) from None
-    except OSError as error:
-        hint = f"; shipped characters: {', '.join(shipped_profiles())}" if not path.exists() else ""
-        raise InputError(f"cannot read profile: {error.strerror}{hint}", str(path)) from None
-    return parse_profile(text, str(path))
+    if not path.exists():
+        raise InputError(f"cannot read profile: no such file; shipped characters: {', '.join(shipped_profiles())}",
+                         str(path))
+    return parse_profile(read_text(path, "profile"), str(path))

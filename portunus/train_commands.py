@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from portunus import inputs
 from portunus.console import console, fail, write_json
 from portunus.errors import InputError
 
@@ -49,16 +50,24 @@ def _train(trainer, iterations: int, stop_after: Optional[int]) -> int:
 
 def train_command(
     config_path: Optional[Path] = typer.Option(None, "--config", help="Training TOML (keys of train/config.py; "
-                                                                      "default: the built-in config)."),
-    run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its newest checkpoint."),
-    iterations: Optional[int] = typer.Option(None, min=1, help="Total iterations (overrides the config)."),
-    seed: Optional[int] = typer.Option(None, help="Seed (overrides the config)."),
+                                                                      "default: the built-in config).",
+                                               callback=inputs.text_file_option()),
+    run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME).",
+                                       callback=inputs.output_dir_option()),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its newest readable "
+                                                        "checkpoint."),
+    iterations: Optional[int] = typer.Option(None, help="Total iterations (overrides the config).",
+                                             callback=inputs.number_option(1, 10_000_000, integer=True)),
+    seed: Optional[int] = typer.Option(None, help="Seed (overrides the config; 0 .. 2^32-1).",
+                                       callback=inputs.seed_option()),
     coordinator: Optional[str] = typer.Option(None, help="Multi-host: HOST:PORT of process 0."),
-    num_processes: Optional[int] = typer.Option(None, help="Multi-host: number of processes."),
-    process_id: Optional[int] = typer.Option(None, help="Multi-host: this process's index."),
+    num_processes: Optional[int] = typer.Option(None, help="Multi-host: number of processes.",
+                                                callback=inputs.number_option(1, 65536, integer=True)),
+    process_id: Optional[int] = typer.Option(None, help="Multi-host: this process's index.",
+                                             callback=inputs.number_option(0, 65535, integer=True)),
     stop_after: Optional[int] = typer.Option(None, hidden=True, help="Exit abruptly after this iteration, "
-                                                                     "without saving (tests a kill)."),
+                                                                     "without saving (tests a kill).",
+                                             callback=inputs.number_option(0, 10_000_000, integer=True)),
 ) -> None:
     """AlphaZero self-play training; checkpoints, metrics.jsonl and TensorBoard files in the run directory."""
     try:
@@ -70,7 +79,7 @@ def train_command(
         initialize(coordinator, num_processes, process_id)
         if resume and run is None:
             raise InputError("--resume needs --run: the run directory to continue")
-        run = run or _default_run()
+        run = inputs.output_dir(run or _default_run(), "--run")
         if resume and config_path is None:
             config = read_config(run)
         else:
@@ -79,6 +88,8 @@ def train_command(
         trainer = Trainer(config, run, resume=resume)
     except InputError as error:
         fail(error)
+    for note in trainer.notes:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(f"run {run}: {len(trainer.envs)} fights x {config.envs_per_fight} environments on "
                   f"{trainer.mesh.devices.size} device(s), {config.num_simulations} simulations per decision"
                   + (f"; resumed at iteration {trainer.start_iteration}" if resume else ""))
@@ -92,12 +103,17 @@ def train_command(
 
 def finetune_command(
     base: Path = typer.Option(..., "--from", help="Base model: a run directory or an exported model."),
-    profile: Path = typer.Option(..., help="Your SimC profile: the character to adapt to."),
-    run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME)."),
-    iterations: Optional[int] = typer.Option(None, min=1, help="Iterations (default: a quarter of the base's)."),
-    learning_rate_scale: float = typer.Option(0.3, min=1e-4, max=10.0, help="Learning rate = base's x this."),
+    profile: Path = typer.Option(..., help="Your SimC profile: the character to adapt to.",
+                                 callback=inputs.text_file_option()),
+    run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME).",
+                                       callback=inputs.output_dir_option()),
+    iterations: Optional[int] = typer.Option(None, help="Iterations (default: a quarter of the base's).",
+                                             callback=inputs.number_option(1, 10_000_000, integer=True)),
+    learning_rate_scale: float = typer.Option(0.3, help="Learning rate = base's x this (0.0001-10).",
+                                              callback=inputs.number_option(1e-4, 10.0)),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
-    episodes: int = typer.Option(16, min=2, help="Episodes per policy in the comparison."),
+    episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
+                                 callback=inputs.number_option(2, 100_000, integer=True)),
 ) -> None:
     """Adapt a base model to one character (stats, talents) with a fraction of the training."""
     try:
@@ -112,7 +128,7 @@ def finetune_command(
             profiles=[str(profile.absolute())], warmstart_iterations=0,
             iterations=iterations or max(base_config.iterations // 4, 1),
             learning_rate=base_config.learning_rate * learning_rate_scale)
-        run = run or _default_run()
+        run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:
         fail(error)
@@ -148,8 +164,8 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, epi
         outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
                             on_progress=lambda text: status.update(f"evaluating {text}"), on_result=show)
     result = to_json(outcomes, {"episodes": episodes, "simulations": simulations, "seed": seed,
-                                "profile": str(profile) if profile else "default",
-                                "models": {label: str(model.path) for label, model in models.items()}})
+                                "profile": profile.name if profile else "default",
+                                "models": {label: model.identity() for label, model in models.items()}})
     write_json(json_path, result)
     if plot_path is not None:
         evaluation_bars(result, plot_path)
@@ -159,13 +175,18 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, epi
 
 def evaluate_command(
     checkpoints: list[Path] = typer.Argument(..., help="Models to evaluate: runs or exported models."),
-    profile: Optional[Path] = typer.Option(None, help="SimC profile (default: the shipped character)."),
+    profile: Optional[Path] = typer.Option(None, help="SimC profile (default: the shipped character).",
+                                           callback=inputs.text_file_option()),
     fights: str = typer.Option("patchwerk,aoe,route:sample_keystone", help="Fights, as in the training config."),
-    episodes: int = typer.Option(32, min=2, help="Episodes per policy and fight (same seeds for all)."),
-    simulations: int = typer.Option(64, min=1, help="Search simulations for network + MCTS."),
-    seed: int = typer.Option(0, help="Seed of the episodes."),
-    json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON."),
-    plot: Optional[Path] = typer.Option(Path("bench-results/evaluation.png"), help="Bar chart (PNG)."),
+    episodes: int = typer.Option(32, help="Episodes per policy and fight (same seeds for all; 2-100,000).",
+                                 callback=inputs.number_option(2, 100_000, integer=True)),
+    simulations: int = typer.Option(64, help="Search simulations for network + MCTS (1-4096).",
+                                    callback=inputs.number_option(1, 4096, integer=True)),
+    seed: int = typer.Option(0, help="Seed of the episodes (0 .. 2^32-1).", callback=inputs.seed_option()),
+    json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
+                                   callback=inputs.output_file_option()),
+    plot: Optional[Path] = typer.Option(Path("bench-results/evaluation.png"), help="Bar chart (PNG).",
+                                        callback=inputs.output_file_option()),
 ) -> None:
     """APL vs network vs network + MCTS on the same seeds, with 95 % intervals."""
     try:
@@ -184,7 +205,8 @@ def evaluate_command(
 
 def plot_command(
     run: Path = typer.Argument(..., help="A training run directory."),
-    out: Optional[Path] = typer.Option(None, help="PNG to write (default: RUN/curves.png)."),
+    out: Optional[Path] = typer.Option(None, help="PNG to write (default: RUN/curves.png).",
+                                       callback=inputs.output_file_option()),
 ) -> None:
     """Learning curves of a run, from its metrics.jsonl."""
     from portunus.plots import learning_curves
@@ -203,7 +225,8 @@ def plot_command(
 
 def export_command(
     run: Path = typer.Argument(..., help="A training run directory (its newest step) or RUN/steps/N."),
-    out: Path = typer.Argument(..., help="Model directory to create (model.json + params/)."),
+    out: Path = typer.Argument(..., help="Model directory to create (model.json + params.msgpack).",
+                               callback=inputs.output_dir_option()),
 ) -> None:
     """Export a run's network as a small model directory for search, the overlay and the service."""
     try:
@@ -214,7 +237,7 @@ def export_command(
         model = load_model(run)
         config = read_config_of(model)
         env = sim.make(config.spec, None, parse_fight(config.fights[0], config.slots))
-        info = {**model_info(config, env), "exported_from": str(run), "step": model.info.get("step")}
+        info = {**model_info(config, env), "exported_from": model.identity(), "step": model.info.get("step")}
         export_model(out, model.params, info)
     except InputError as error:
         fail(error)

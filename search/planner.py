@@ -23,6 +23,7 @@ from search.backward import batched_backward_in_mctx
 from search.evaluator import apl_prior, network_evaluator, rollout_value, uniform_prior
 from search.tree_export import export_tree
 from search.types import Recommendation, SearchConfig
+from sim._xla import jit
 from sim.apl import load_apl
 from sim.env import Env
 from sim.rollout import step_batch
@@ -90,7 +91,7 @@ class Planner:
     def __init__(self, env: Env, config: SearchConfig = SearchConfig(), apply_fn: Callable | None = None,
                  params: Any = None, apl=None):
         self.env, self.config, self.params = env, config.validate(), params
-        self.search = jax.jit(make_search(env, config, apply_fn, apl))
+        self.search = jit(make_search(env, config, apply_fn, apl))
         self.major = env.spec.action_major_cooldown
 
     def run(self, states: State, key: jax.Array) -> mctx.PolicyOutput:
@@ -135,5 +136,5 @@ def state_from_sim(env: Env, at_time: float, key: jax.Array, policy=None) -> Sta
         return jax.tree.map(lambda old, new: jnp.where(keep, old, new), state, after), None
 
     steps = int(at_time / 0.5) + 8
-    state, _ = jax.jit(lambda s: jax.lax.scan(body, s, None, length=steps))(env.init(key))
+    state, _ = jit(lambda s: jax.lax.scan(body, s, None, length=steps))(env.init(key))
     return state

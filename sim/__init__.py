@@ -5,13 +5,11 @@ Public API:
     state = env.init(key); state = env.step(state, action)
     env.observation(state), state.legal_action_mask, state.reward, state.terminated
     state = sim.from_snapshot(env, game_snapshot)   # live game state (portunus.protocol)
+    sim.jit(fun)   # jax.jit with the simulator's XLA options (sim/_xla.py): for whatever steps it
 """
 
-from sim import _xla
-
-_xla.configure()  # before anything runs on the CPU backend
-
-from sim.env import Env, make  # noqa: E402
+from sim._xla import jit
+from sim.env import Env, make
 from sim.fights import Fight, aoe, load_route, parse_route, patchwerk
 from sim.spec import Spec, compile_spec, load_spec
 from sim.snapshot import from_snapshot, live_env, sample_snapshots, to_snapshot
@@ -19,7 +17,7 @@ from sim.stats import profile_stats
 from sim.types import FightTables, PlayerStats, SpecTables, State
 
 __all__ = [
-    "Env", "make", "Fight", "aoe", "patchwerk", "load_route", "parse_route",
+    "Env", "make", "jit", "Fight", "aoe", "patchwerk", "load_route", "parse_route",
     "Spec", "compile_spec", "load_spec", "profile_stats", "from_snapshot", "to_snapshot", "live_env", "sample_snapshots",
     "FightTables", "PlayerStats", "SpecTables", "State",
 ]

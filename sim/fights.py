@@ -8,6 +8,7 @@ enemies with base health and the travel time before it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from portunus.errors import InputError, closest, line_of
+from portunus.inputs import number, read_text
 from sim.types import OBJECTIVE_CLEAR_TIME, OBJECTIVE_DAMAGE, FightTables
 
 ROUTE_DIR = Path(__file__).parent / "data" / "routes"
@@ -25,6 +27,11 @@ MYSTIC_TOUCH, CHAOS_BRAND = 1.05, 1.03
 # Health of the target of a fixed-time fight: out of reach, and bookkeeping only, since
 # its health percent follows time (float32 cannot resolve single hits against it).
 FIXED_TIME_HEALTH = 1.0e12
+# Upper bounds of what a fight may ask for: finite, below float32 trouble, and short enough that
+# `sim.rollout.rollout` (20,000 decisions at most, >= 0.75 s each) always reaches the end.
+MAX_FIGHT_SECONDS = 3600.0
+MAX_ROUTE_SECONDS = 7200.0
+MAX_HEALTH = 1.0e11
 
 
 def key_level_health_multiplier(key_level: int) -> float:
@@ -105,11 +112,9 @@ def patchwerk(duration: float = 300.0, health: float | None = None, bloodlust_at
     """One target. By duration (SimC's default: health percent follows time, so
     execute phases come at the end) or, with `health`, until it dies. Bloodlust at the
     pull, as SimC's default raid casts it (None: no Bloodlust)."""
-    if duration <= 0:
-        raise InputError(f"patchwerk duration must be > 0 s, got {duration}")
+    number(duration, "patchwerk duration (seconds)", 0.001, MAX_FIGHT_SECONDS)
     if health is not None:
-        if health <= 0:
-            raise InputError(f"patchwerk health must be > 0, got {health}")
+        number(health, "patchwerk health", 1.0, MAX_HEALTH)
         return Fight("patchwerk", f"Patchwerk ({health:,.0f} health)", np.array([[health]], np.float32),
                      np.zeros(1, np.float32), np.zeros(1, np.float32), time_limit=max(duration, 3600.0),
                      pull_is_boss=(True,), objective=OBJECTIVE_CLEAR_TIME, bloodlust_at=bloodlust_at)
@@ -125,8 +130,8 @@ def aoe(targets: int = 5, health_per_target: float = 6_000_000.0, time_limit: fl
     The objective is to kill them fast (reward -elapsed / time limit)."""
     if not 1 <= targets <= MAX_ENEMIES_PER_PULL:
         raise InputError(f"aoe targets must be 1..{MAX_ENEMIES_PER_PULL}, got {targets}")
-    if health_per_target <= 0:
-        raise InputError(f"aoe health per target must be > 0, got {health_per_target}")
+    number(health_per_target, "aoe health per target", 1.0, MAX_HEALTH)
+    number(time_limit, "aoe time limit (seconds)", 1.0, MAX_FIGHT_SECONDS)
     spread = np.linspace(0.5, 1.5, targets) if targets > 1 else np.ones(1)
     health = (health_per_target * spread).astype(np.float32)[None, :]
     return Fight("aoe", f"AoE ({targets} targets)", health, np.zeros(1, np.float32),
@@ -140,9 +145,12 @@ def _route_error(text: str, path: str, message: str, pull: int | None = None) ->
     return InputError(where + message, path, line)
 
 
-def _positive(value, what: str, text: str, path: str, pull: int | None, allow_zero=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-        raise _route_error(text, path, f"'{what}' must be a number {'>=' if allow_zero else '>'} 0, got {value!r}", pull)
+def _positive(value, what: str, text: str, path: str, pull: int | None, allow_zero=False,
+              high: float = MAX_HEALTH) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or (value == 0 and not allow_zero) or value > high:
+        raise _route_error(text, path, f"'{what}' must be a number {'>=' if allow_zero else '>'} 0 and at most "
+                           f"{high:,g}, got {value!r}", pull)
     return float(value)
 
 
@@ -167,7 +175,9 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
     pulls = data["pull"]
     if not isinstance(pulls, list) or not pulls:
         raise InputError("a route needs at least one [[pull]]", path)
-    timer = _positive(data["timer"], "timer", text, path, None)
+    timer = _positive(data["timer"], "timer", text, path, None, high=MAX_ROUTE_SECONDS)
+    armor = _positive(data.get("armor_reduction", 0.30), "armor_reduction", text, path, None, allow_zero=True,
+                      high=0.95)
     level = data.get("key_level", 0) if key_level is None else key_level
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 40:
         raise InputError(f"key_level must be a whole number 0..40, got {level!r}", path, line_of(text, "key_level"))
@@ -200,7 +210,8 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
             raise _route_error(text, path, f"{len(health)} enemies; at most {MAX_ENEMIES_PER_PULL} per pull", index)
         healths.append(health)
         travels.append(0.0 if index == 0 and "travel" not in pull
-                       else _positive(pull.get("travel", 0.0), "travel", text, path, index, allow_zero=True))
+                       else _positive(pull.get("travel", 0.0), "travel", text, path, index, allow_zero=True,
+                                      high=MAX_ROUTE_SECONDS))
         groups.append(_positive(pull.get("group_dps", default_group), "group_dps", text, path, index, allow_zero=True))
         names.append(str(pull.get("name", f"Pull {index + 1}")))
         bosses.append(bool(pull.get("boss", False)))
@@ -215,7 +226,7 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
     return Fight(
         "route", str(data.get("name", Path(path).stem)), table, np.array(travels, np.float32),
         np.array(groups, np.float32), time_limit=timer,
-        armor_reduction=float(data.get("armor_reduction", 0.30)), objective=OBJECTIVE_CLEAR_TIME,
+        armor_reduction=armor, objective=OBJECTIVE_CLEAR_TIME,
         pull_names=tuple(names), pull_is_boss=tuple(bosses), key_level=level, pull_bloodlust=tuple(lusts),
         bloodlust_at=(_positive(data["bloodlust_at"], "bloodlust_at", text, path, None, allow_zero=True)
                       if "bloodlust_at" in data else None))
@@ -234,8 +245,4 @@ def load_route(name_or_path: str, key_level: int | None = None) -> Fight:
             raise InputError(f"no route file or shipped route '{name_or_path}'"
                              f"{closest(name_or_path, available_routes())}; shipped: {', '.join(available_routes())}")
         path = shipped
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read route: {error.strerror}", str(path)) from None
-    return parse_route(text, str(path), key_level)
+    return parse_route(read_text(path, "route"), str(path), key_level)

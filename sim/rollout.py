@@ -7,6 +7,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from sim._xla import jit
 from sim.env import Env
 from sim.policies import Policy
 from sim.types import State
@@ -54,7 +55,7 @@ def make_chunk_runner(env: Env, policy: Policy, chunk_steps: int) -> Callable[[S
         states, _ = jax.lax.scan(one_step, batch_last(states), None, length=chunk_steps)
         return batch_first(states)
 
-    return jax.jit(run)
+    return jit(run)
 
 
 def init_batch(env: Env, key: jax.Array, batch: int) -> State:
@@ -90,7 +91,7 @@ def trace(env: Env, policy: Policy, key: jax.Array, max_steps: int = 4096) -> di
                   "pull_index": after.pull_index, "active": ~state.terminated}
         return after, record
 
-    _, records = jax.jit(lambda s: jax.lax.scan(body, s, None, length=max_steps))(env.init(key))
+    _, records = jit(lambda s: jax.lax.scan(body, s, None, length=max_steps))(env.init(key))
     records = jax.tree.map(lambda x: jax.device_get(x), records)
     keep = records.pop("active")
     return {name: values[keep] for name, values in records.items()}

@@ -17,6 +17,7 @@ import numpy as np
 from portunus.errors import InputError
 from portunus.protocol import GameSnapshot
 from sim import engine
+from sim._xla import jit
 from sim.env import Env
 from sim.types import State
 
@@ -130,12 +131,12 @@ def snapshot_fields(env: Env, snapshot: GameSnapshot) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _batch_assembler(env: Env):
-    return jax.jit(jax.vmap(_assemble_fn(env)))
+    return jit(jax.vmap(_assemble_fn(env)))
 
 
 @functools.lru_cache(maxsize=16)
 def _assembler(env: Env):
-    return jax.jit(_assemble_fn(env))
+    return jit(_assemble_fn(env))
 
 
 def _assemble_fn(env: Env):
@@ -209,7 +210,7 @@ def sample_snapshots(count: int, seed: int = 0) -> list[GameSnapshot]:
 
     env = make(expected_value=True)
     apl = load_apl(env)
-    step = jax.jit(lambda state: env.step(state, apl(state)))
+    step = jit(lambda state: env.step(state, apl(state)))
     state, snapshots = env.init(jax.random.key(seed)), []
     for frame in range(count):
         snapshots.append(decode_frame(encode_frame(to_snapshot(env, state, frame))))

@@ -48,15 +48,16 @@ def test_bad_input_is_a_message_not_a_traceback(tmp_path):
     assert result.exit_code == 2 and "--fight must be one of" in result.output
 
 
-def test_bench_sim_writes_json(tmp_path):
+def test_bench_sim_writes_json_for_both_import_orders(tmp_path):
     out = tmp_path / "bench.json"
-    result = runner.invoke(app, ["bench", "sim", "--batch-sizes", "2,8", "--steps", "4", "--repeats", "2",
+    result = runner.invoke(app, ["bench", "sim", "--batch-sizes", "8", "--steps", "4", "--repeats", "2",
                                  "--policies", "simple", "--json", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert [row["batch"] for row in data["results"]] == [2, 8]
+    assert [(row["import_order"], row["batch"]) for row in data["results"]] == [("sim-first", 8), ("jax-first", 8)]
     assert all(row["steps_per_second"] > 0 and len(row["repeats"]) == 2 for row in data["results"])
-    assert data["environment"]["jax"]
+    assert set(data["order_ratio"]) == {"sim-first simple 8", "jax-first simple 8"}
+    assert data["environment"]["jax"] and "sim-first" in result.output and "jax-first / sim-first" in result.output
 
 
 def test_search_command_prints_a_recommendation(tmp_path):

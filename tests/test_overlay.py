@@ -115,4 +115,4 @@ def test_bench_overlay_command_writes_json(display, tmp_path):
     assert row["refreshes"] == 5 and 0 < row["grab_decode"]["median_ms"] <= row["total"]["p95_ms"]
     bad = subprocess.run([sys.executable, "-m", "portunus.cli", "bench", "overlay", "--simulations", "64,x"],
                          capture_output=True, text=True, timeout=600)
-    assert bad.returncode == 2 and "--simulations must be comma-separated" in bad.stderr
+    assert bad.returncode == 2 and "--simulations must be a whole number from 1 to 4,096, got 'x'" in bad.stderr

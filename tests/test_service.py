@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import sim
 from portunus.protocol import snapshot_to_json
@@ -18,9 +24,13 @@ SIMULATIONS = 8
 pytestmark = pytest.mark.xdist_group("service")   # one service process for the whole module
 
 
-def post(url: str, body) -> tuple[int, dict]:
+READ_TIMEOUT = 3     # the service's --read-timeout here: seconds for a request's headers and body
+FIELD_ERROR = re.compile(r"^[A-Za-z_][\w-]*(\[\d+\]|\.[A-Za-z_]\w*)*: \S")   # "<field>: <what is wrong>"
+
+
+def post(url: str, body, headers=None) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -38,7 +48,7 @@ def get(url: str) -> dict:
 @pytest.fixture(scope="session")
 def service():
     with running_service(["--policy", "mcts", "--checkpoint", "none", "--simulations", str(SIMULATIONS), "--batch-sizes", "1,8",
-                          "--max-wait-ms", "20"]) as (url, process):
+                          "--max-wait-ms", "20", "--read-timeout", str(READ_TIMEOUT)]) as (url, process):
         yield url, process
     assert process.returncode == 0, "the service did not shut down cleanly on SIGTERM"
 
@@ -121,9 +131,178 @@ def test_bad_input_is_a_4xx_naming_the_field_and_service_keeps_serving(service, 
     got, answer = post(f"{url}/v1/configure", {"policy": "greedy"})
     assert got == 400 and "policy: must be one of apl, net, mcts" in answer["error"]
     got, answer = post(f"{url}/v1/configure", {"simulations": 0})
-    assert got == 400 and "simulations: must be 1..4096" in answer["error"]
+    assert got == 400 and "simulations: must be a whole number 1..4096" in answer["error"]
     assert get(f"{url}/v1/metrics")["client_errors"] >= len(cases) + 2
     assert get(f"{url}/v1/health")["simulations"] == SIMULATIONS
+
+
+def raw_body(body: dict, literal: str) -> bytes:
+    """`body` as JSON with the string "@" replaced by a raw JSON literal (NaN, 1e400, 10^5000 ...)."""
+    return json.dumps(body).replace('"@"', literal).encode()
+
+
+def at(snapshot: dict, path: tuple, value="@") -> dict:
+    """A deep copy of `snapshot` with the value at `path` (keys and list indices) replaced."""
+    copy = json.loads(json.dumps(snapshot))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copy
+
+
+# The hostile inputs of issue 18: each must be a 4xx naming the field, never a 5xx.
+SNAPSHOT_NUMBERS = [(path, literal) for path in [("enemies", 0, "health"), ("resources", 0, "current"),
+                                                 ("cooldowns", 0, "charges"), ("frame",), ("spec_id",)]
+                    for literal in ("Infinity", "-Infinity", "NaN", "1e400")]
+BEYOND_WIRE = [(("buffs", 0, "stacks"), literal) for literal in (str(2**31), "3e9", str(2**64), "255")] + \
+              [(("cooldowns", 0, "charges"), "300"), (("spec_id",), "70000"), (("enemies", 0, "health"), str(2**32))]
+
+
+def field_of(path: tuple) -> str:
+    return "snapshot" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+@pytest.mark.parametrize("path, literal", SNAPSHOT_NUMBERS + BEYOND_WIRE,
+                         ids=[f"{'.'.join(map(str, path))}={literal[:12]}" for path, literal in SNAPSHOT_NUMBERS + BEYOND_WIRE])
+def test_non_finite_and_out_of_range_numbers_are_a_400_naming_the_field(service, snapshots, path, literal):
+    url, _ = service
+    body = {"snapshot": at(snapshot_to_json(snapshots[0]), path)}
+    status, answer = post(f"{url}/v1/recommend", raw_body(body, literal))
+    assert status == 400 and answer["error"].startswith(field_of(path) + ": "), answer
+
+
+DIGITS = "9" * 5000
+NESTED = [("[" * depth + "]" * depth) for depth in (2_000, 100_000)]
+
+
+@pytest.mark.parametrize("endpoint, body, status, message", [pytest.param(*case, id=f"{case[0]}-{case[3]}-{i}") for i, case in enumerate([
+    ("recommend", '{"snapshot": {"spec_id": %s}}' % DIGITS, 400, "snapshot.spec_id: must be a finite number"),
+    ("recommend", '{"snapshot": {"frame": 1}, "tree_depth": %s}' % DIGITS, 400, "tree_depth: must be a finite"),
+    ("configure", '{"simulations": %s}' % DIGITS, 400, "simulations: must be a finite number"),
+    ("configure", '{"simulations": Infinity}', 400, "simulations: must be a finite number"),
+    ("configure", '{"simulations": 1e400}', 400, "simulations: must be a finite number"),
+    ("configure", '{"simulations": 3e9}', 400, "simulations: must be a whole number 1..4096"),
+    *[(endpoint, '{"snapshot": %s}' % nested, 400, "body: nested")
+      for endpoint in ("recommend", "configure") for nested in NESTED],
+    ("configure", '{"profile": %s}' % NESTED[0], 400, "body: nested"),
+    ("recommend", '"\\' * 120_000, 400, "body: not valid JSON"),     # quadratic for a string regex
+])])
+def test_huge_literals_and_deep_nesting_are_a_400(service, endpoint, body, status, message):
+    url, _ = service
+    start = time.monotonic()
+    got, answer = post(f"{url}/v1/{endpoint}", body.encode())
+    assert got == status and answer["error"].startswith(message), answer
+    assert time.monotonic() - start < 10
+    assert get(f"{url}/v1/health")["simulations"] == SIMULATIONS
+
+
+@pytest.mark.parametrize("line", ["gear_strength=nan", "gear_haste_rating=inf", "gear_haste_rating=1e308",
+                                  "gear_crit_rating=-inf"])
+def test_a_profile_with_non_finite_stats_is_refused_with_key_and_line(service, line):
+    from portunus.profile import DEFAULT_PROFILE
+
+    url, _ = service
+    text = DEFAULT_PROFILE.read_text().rstrip("\n") + "\n" + line + "\n"
+    status, answer = post(f"{url}/v1/configure", {"profile": text})
+    key = line.split("=")[0]
+    assert status == 400 and answer["error"].startswith(f"profile:{len(text.splitlines())}: {key} must be"), answer
+    assert get(f"{url}/v1/health")["simulations"] == SIMULATIONS
+
+
+def test_a_cross_site_text_post_changes_nothing(service):
+    url, _ = service
+    status, answer = post(f"{url}/v1/configure", b'{"simulations": 20}',
+                          {"Content-Type": "text/plain", "Origin": "http://evil.example"})
+    assert status == 403 and answer["error"].startswith("origin: "), answer
+    status, answer = post(f"{url}/v1/configure", b'{"simulations": 20}', {"Content-Type": "text/plain"})
+    assert status == 415 and answer["error"].startswith("content-type: ")
+    assert get(f"{url}/v1/health")["simulations"] == SIMULATIONS
+
+
+def test_half_sent_requests_are_timed_out(service):
+    url, _ = service
+    port = int(url.rsplit(":", 1)[1])
+
+    def answer_to(data: bytes) -> tuple[bytes, float, float]:
+        """What the service sent, when its first byte came and when it closed the connection."""
+        start, first = time.monotonic(), None
+        with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT + 20) as connection:
+            connection.sendall(data)
+            received = b""
+            while chunk := connection.recv(65536):   # until the service closes the connection
+                first = first or time.monotonic() - start
+                received += chunk
+        return received, first, time.monotonic() - start
+
+    headers_only, _, closed = answer_to(b"POST /v1/recommend HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    assert headers_only == b"" and closed < READ_TIMEOUT + 5
+    half_body, answered, closed = answer_to(b"POST /v1/recommend HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"snap")
+    assert half_body.startswith(b"HTTP/1.1 408") and b"body: not received within" in half_body
+    assert READ_TIMEOUT - 0.5 < answered < READ_TIMEOUT + 5 and closed < READ_TIMEOUT + 5
+
+
+JSON_KEYS = st.sampled_from(["snapshot", "snapshots", "tree_depth", "spec_id", "frame", "enemies", "health",
+                             "buffs", "stacks", "cooldowns", "charges", "resources", "current", "keystone",
+                             "level", "in_range", "health_pct", "debuffs", "remaining"]) | \
+    st.from_regex(r"[a-z_]{1,10}", fullmatch=True)
+# Numbers at the edges of the wire types and of JSON itself, and literals json.dumps cannot write
+# (each stands in the body as "@<index>" and is spliced in as raw text).
+EDGE_NUMBERS = st.sampled_from([float("inf"), float("-inf"), float("nan"), 2**31, 2**32, 2**53 + 1, 2**63, 3e9,
+                                -1, 0.5, 1e-300, 255, 256, 65535, 65536, 1e308])
+RAW_LITERALS = ["9" * 5000, "1e400", "-1e400", "[" * 3000 + "]" * 3000, "-0", "1E+2"]
+JSON_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+                | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12))
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(JSON_KEYS, inner, max_size=4), max_leaves=12)
+HOSTILE_VALUES = EDGE_NUMBERS | st.sampled_from([f"@{i}" for i in range(len(RAW_LITERALS))]) | JSON_VALUES
+
+
+def _paths(value, prefix=()):
+    """Every path to a value inside parsed JSON (for replacing one)."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, prefix + (index,))
+
+
+def _serialized(body) -> bytes:
+    text = json.dumps(body)                     # NaN and Infinity as Python's json writes them
+    for index, literal in enumerate(RAW_LITERALS):
+        text = text.replace(f'"@{index}"', literal)
+    return text.encode()
+
+
+@st.composite
+def hostile_bodies(draw, good: dict):
+    """A valid recommend body with 1-3 values anywhere replaced by hostile ones, or random JSON."""
+    if draw(st.integers(0, 4)) == 0:
+        return _serialized(draw(JSON_VALUES))
+    body = {"snapshot": good, "tree_depth": 1}
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [path for path in _paths(body) if path]
+        body = at(body, draw(st.sampled_from(paths)), draw(HOSTILE_VALUES))
+    return _serialized(body)
+
+
+def test_fuzzed_requests_are_answered_2xx_or_4xx_naming_a_field(service, snapshots):
+    url, _ = service
+    good = snapshot_to_json(snapshots[1])
+    seen = set()
+
+    @settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(body=hostile_bodies(good))
+    def check(body):
+        status, answer = post(f"{url}/v1/recommend", body)
+        seen.add(status)
+        assert 200 <= status < 300 or (400 <= status < 500 and FIELD_ERROR.match(answer["error"])), (body, answer)
+
+    check()
+    assert 400 in seen and post(f"{url}/v1/recommend", {"snapshot": good})[0] == 200
 
 
 def test_configure_switches_policy(service, snapshots):
@@ -134,6 +313,29 @@ def test_configure_switches_policy(service, snapshots):
     assert status == 200 and body["policy"] == "apl" and body["recommendations"][0]["num_simulations"] == 0
     assert body["recommendations"][0]["best_action"] in sim.load_spec().action_names
     assert get(f"{url}/v1/health")["policy"] == "apl"
+
+
+def test_switching_to_mcts_shows_in_health_while_the_old_policy_answers(service, snapshots):
+    """The switch compiles the search (~40 s at 64 simulations on 2 cores; faster here from the
+    suite's compilation cache): health says so, and requests are answered with apl meanwhile."""
+    url, _ = service
+    assert get(f"{url}/v1/health")["policy"] == "apl"
+    answers = []
+    switch = threading.Thread(target=lambda: answers.append(post(f"{url}/v1/configure", {"policy": "mcts"})))
+    switch.start()
+    deadline = time.monotonic() + 60
+    while not (health := get(f"{url}/v1/health"))["configuring"] and switch.is_alive():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert health["policy"] == "apl" and health["configuring"]["policy"] == "mcts", health
+    status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshots[0])})
+    assert status == 200 and body["policy"] == "apl"
+    if switch.is_alive():     # the answer above came while mcts compiled
+        assert get(f"{url}/v1/health")["configuring"]["policy"] == "mcts"
+    switch.join(timeout=300)
+    assert answers and answers[0][0] == 200 and answers[0][1]["policy"] == "mcts"
+    health = get(f"{url}/v1/health")
+    assert health["policy"] == "mcts" and health["configuring"] is None
 
 
 class OneSnapshot:

@@ -9,12 +9,15 @@ A run directory (under checkpoints/ by default) holds:
 
 Saves are synchronous and atomic (orbax writes a temporary directory and renames
 it), the newest `keep_checkpoints` are kept. PRNG keys are stored as their raw
-uint32 data and re-wrapped on restore.
+uint32 data and re-wrapped on restore. A resume restores the newest step that
+reads back; newer, damaged steps are moved to `damaged-steps/` (never deleted),
+so at most the interval after the last good step is lost.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from train.config import TrainConfig, config_from_dict
 
 CONFIG_FILE = "config.json"
 STEPS_DIR = "steps"
+DAMAGED_DIR = "damaged-steps"
 
 
 def _is_key(leaf) -> bool:
@@ -96,6 +100,36 @@ class RunDirectory:
                              f"this run ({type(error).__name__}: {_first_line(error)}); other steps: "
                              f"{[s for s in self.manager.all_steps() if s != step] or 'none'}") from None
         return data_to_keys(restored.carry, template), restored.meta
+
+    def restore_readable(self, template):
+        """(carry, meta, notes) of the newest step that reads back; each newer, unreadable step is
+        moved to DAMAGED_DIR and named in `notes`. InputError (the newest step's) if none reads."""
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        if not steps:
+            self.close()
+            raise InputError(f"cannot resume: {self.path} has no checkpoint yet")
+        failures = []
+        for step in steps:
+            try:
+                carry, meta = self.restore(template, step)
+            except InputError as error:
+                failures.append((step, error))
+                continue
+            notes = [self._set_aside(bad, error) for bad, error in failures]
+            if failures:
+                self.manager.reload()
+                notes.append(f"resuming from step {step}, the newest checkpoint that reads back")
+            return carry, meta, notes
+        self.close()        # the run cannot go on: release orbax's threads before the error unwinds
+        raise failures[0][1]
+
+    def _set_aside(self, step: int, error: InputError) -> str:
+        source = self.path / STEPS_DIR / str(step)
+        target = self.path / DAMAGED_DIR / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if jax.process_index() == 0:
+            target.parent.mkdir(exist_ok=True)
+            source.rename(target)
+        return f"{error}; moved to {target}"
 
     def close(self) -> None:
         self.manager.close()

@@ -8,11 +8,13 @@ the field. `iterations` and the logging/checkpoint cadence may change on resume.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from portunus.errors import InputError, closest, line_of
+from portunus.inputs import read_text
 
 SEARCH_POLICIES = ("gumbel", "muzero")
 SEARCH_VALUES = ("network", "rollout")
@@ -121,12 +123,12 @@ def config_from_dict(data: dict[str, Any], path: str = "training config", text: 
                 raise _type_error(key, "a list of strings", value, path, text, line)
             value = tuple(value)
         elif expected is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _type_error(key, "a number", value, path, text, line)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise _type_error(key, "a finite number", value, path, text, line)
             value = float(value)
         elif expected is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise _type_error(key, "an integer", value, path, text, line)
+            if isinstance(value, bool) or not isinstance(value, int) or not -2**31 <= value < 2**31:
+                raise _type_error(key, "an integer that fits 32 bits", value, path, text, line)
         elif not isinstance(value, expected):
             raise _type_error(key, f"a {expected.__name__}", value, path, text, line)
         values[key] = value
@@ -147,10 +149,7 @@ def load_config(path: str | Path | None) -> TrainConfig:
     if path is None:
         return TrainConfig()
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise InputError(f"cannot read training config: {error.strerror}", str(path)) from None
+    text = read_text(path, "training config")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -19,6 +19,7 @@ import numpy as np
 import sim
 from search.evaluator import masked_logits
 from search.planner import make_search
+from sim._xla import jit
 from sim.apl import load_apl
 from sim.env import Env
 from sim.rollout import step_batch
@@ -55,7 +56,7 @@ def play(env: Env, choose: Callable, episodes: int, seed: int, chunk: int = 64,
     """Every episode to its end; the same seeds give the same starts for every policy."""
     states = jax.vmap(env.init)(jax.random.split(jax.random.key(seed), episodes))
 
-    @jax.jit
+    @jit
     def advance(states: State, key):
         def body(states, step_key):
             return step_batch(env, states, choose(step_key, states)), None

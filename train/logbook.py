@@ -2,7 +2,8 @@
 
 On resume, lines past the restored iteration are dropped (they belong to work
 the kill threw away) and TensorBoard purges the same steps, so curves never
-show a step twice.
+show a step twice. A last line cut short by a kill (no newline, not JSON) is
+dropped with a note; a damaged complete line is an error naming its line.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ class Logbook:
 
         self.enabled = enabled
         self.path = run / METRICS_FILE
+        self.notes: list[str] = []
         if not enabled:
             return
         if resume_from is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["iteration"] <= resume_from]
+            records, torn = _parse(self.path)
+            if torn:
+                self.notes.append(f"{self.path}: dropped a last line cut short (the run was killed while writing it)")
+            kept = [json.dumps(record) for record in records if record.get("iteration", 0) <= resume_from]
             temporary = self.path.with_suffix(".tmp")
             temporary.write_text("".join(line + "\n" for line in kept))
             temporary.replace(self.path)
@@ -61,17 +65,35 @@ class Logbook:
             self.writer.close()
 
 
+def _parse(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """(records, whether a torn last line was dropped). A complete line that is not a JSON object
+    is an InputError naming the line."""
+    from portunus.errors import InputError
+    from portunus.inputs import read_text
+
+    text = read_text(path, "metrics log")
+    lines = text.split("\n")
+    records, torn = [], False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            if number == len(lines):      # no newline after it: a write cut short by a kill
+                torn = True
+                continue
+            raise InputError(f"not a JSON line: {error.msg}", str(path), number) from None
+        if not isinstance(record, dict) or not isinstance(record.get("iteration"), int):
+            raise InputError("not a metrics record (a JSON object with an 'iteration')", str(path), number)
+        records.append(record)
+    return records, torn
+
+
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:
     from portunus.errors import InputError
 
     path = Path(run) / METRICS_FILE
     if not path.exists():
         raise InputError(f"{run} has no {METRICS_FILE}: not a training run, or nothing logged yet")
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InputError(f"not a JSON line: {error.msg}", str(path), number) from None
-    return records
+    return _parse(path)[0]

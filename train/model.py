@@ -5,20 +5,31 @@ An exported model (what ships under checkpoints/) is a directory with
 evaluation if one was run) and `params.msgpack` (flax serialization: one small
 file, where an orbax directory is a tree of tiny files). `load_model` also accepts a
 run directory (its newest checkpoint) or one checkpoint step inside a run.
+
+Anything else is refused as "not a Portunus model: <what is wrong>": model.json is
+checked field by field and the parameters' tree against the network its sizes
+describe, so a damaged directory never ends in a KeyError or a shape error inside
+JAX. A model is recorded (in exports, evaluations, the service's health) by
+`identity()`: its directory name, step and the SHA-256 of its parameters, never
+a path of the machine that made it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from flax import serialization
 
 from portunus.errors import InputError
+from portunus.inputs import read_text
 from train.checkpoints import CONFIG_FILE, STEPS_DIR, read_config, write_json_atomic
 from train.network import PolicyValueNet
 
@@ -33,6 +44,18 @@ class Model:
     params: Any
     info: dict[str, Any]
     path: Path
+
+    @functools.cached_property
+    def params_sha256(self) -> str:
+        """SHA-256 of the parameters as flax msgpack: for an exported model, of its params.msgpack file."""
+        return hashlib.sha256(serialization.to_bytes(jax.device_get(self.params))).hexdigest()
+
+    def identity(self) -> dict[str, Any]:
+        """What names this model in files others read: no machine paths."""
+        folder = self.path.resolve()
+        if folder.parent.name == STEPS_DIR and folder.name.isdigit():
+            folder = folder.parent.parent
+        return {"name": folder.name, "step": self.info.get("step"), "params_sha256": self.params_sha256}
 
     @property
     def apply(self):
@@ -84,18 +107,83 @@ def resolve_model(choice: str | Path | None) -> "Model | None":
     return load_model(choice)
 
 
+def _not_a_model(path: Path, what: str) -> InputError:
+    return InputError(f"{path}: not a Portunus model: {what}")
+
+
+# model.json fields a model needs, with their ranges (optional ones are checked when present).
+INFO_INTEGERS = {"width": (1, 65536), "blocks": (0, 1024), "slots": (1, 64)}
+INFO_OPTIONAL_INTEGERS = {"num_actions": (1, 4096), "observation_size": (1, 1 << 20), "step": (0, 1 << 40)}
+
+
+def _check_info(info: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(info, dict):
+        raise _not_a_model(path, f"{MODEL_FILE} holds a JSON {type(info).__name__}, not an object")
+    if not isinstance(info.get("spec"), str):
+        raise _not_a_model(path, f"{MODEL_FILE} has no 'spec' name")
+    for key, (low, high) in {**INFO_INTEGERS, **INFO_OPTIONAL_INTEGERS}.items():
+        if key not in info and key in INFO_OPTIONAL_INTEGERS:
+            continue
+        value = info.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _not_a_model(path, f"{MODEL_FILE} '{key}' must be a whole number {low}..{high}, got {value!r}")
+    if not isinstance(info.get("config", {}), dict):
+        raise _not_a_model(path, f"{MODEL_FILE} 'config' must be an object")
+    return info
+
+
+def _kernel(params: Any, layer: str) -> Any:
+    """params/<layer>/kernel if it is a 2-D array, else None."""
+    try:
+        kernel = params["params"][layer]["kernel"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return kernel if getattr(kernel, "ndim", None) == 2 else None
+
+
+def _check_params(params: Any, info: dict[str, Any], path: Path) -> PolicyValueNet:
+    """The network `info` describes, if `params` are exactly its parameters (names and shapes)."""
+    embed, policy = _kernel(params, "embed"), _kernel(params, "policy")
+    if embed is None or policy is None:
+        raise _not_a_model(path, "the parameters are not a policy/value network (no params/embed/kernel "
+                                 "and params/policy/kernel)")
+    module = PolicyValueNet(num_actions=int(policy.shape[1]), width=info["width"], blocks=info["blocks"])
+    expected = jax.eval_shape(module.init, jax.random.key(0), jnp.zeros(int(embed.shape[0])))
+    want = {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(expected)}
+    have = {jax.tree_util.keystr(k): tuple(getattr(v, "shape", ())) for k, v in
+            jax.tree_util.tree_leaves_with_path(params)}
+    for name in sorted(set(want) | set(have)):
+        if want.get(name) != have.get(name):
+            problem = (f"{name} is missing" if name not in have else f"{name} is not part of the network"
+                       if name not in want else f"{name} has shape {list(have[name])}, expected {list(want[name])}")
+            raise _not_a_model(path, f"the parameters do not match width {info['width']} and {info['blocks']} "
+                                     f"blocks in {MODEL_FILE}: {problem}")
+    for key, size in (("num_actions", module.num_actions), ("observation_size", int(embed.shape[0]))):
+        if info.get(key, size) != size:
+            raise _not_a_model(path, f"{MODEL_FILE} says {key} {info[key]}, the parameters have {size}")
+    return module
+
+
 def load_model(path: str | Path | None = None) -> Model:
     """The shipped default model, an exported model, a run (newest step) or runs/steps/N."""
     path = Path(path) if path is not None else DEFAULT_MODEL
     if (path / MODEL_FILE).exists():
         try:
-            info = json.loads((path / MODEL_FILE).read_text())
+            text = read_text(path / MODEL_FILE, MODEL_FILE)
+        except InputError as error:
+            raise _not_a_model(path, error.message) from None
+        try:
+            info = json.loads(text)
         except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON: {error.msg}", str(path / MODEL_FILE), error.lineno) from None
+            raise InputError(f"not a Portunus model: not valid JSON: {error.msg}", str(path / MODEL_FILE),
+                             error.lineno) from None
+        info = _check_info(info, path)
         try:
             params = serialization.msgpack_restore((path / PARAMS_FILE).read_bytes())
-        except (OSError, ValueError, TypeError) as error:
-            raise InputError(f"cannot read network parameters: {error}", str(path / PARAMS_FILE)) from None
+        except OSError as error:
+            raise _not_a_model(path, f"cannot read {PARAMS_FILE}: {error.strerror or error}") from None
+        except Exception as error:  # msgpack raises many kinds for damaged bytes
+            raise _not_a_model(path, f"{PARAMS_FILE} is not flax msgpack ({type(error).__name__})") from None
     else:
         run, step_dir = (path, None)
         if (path.parent.name == STEPS_DIR) and path.name.isdigit():
@@ -113,18 +201,10 @@ def load_model(path: str | Path | None = None) -> Model:
         params = _restore_params(step_dir / "params")
         info = {"spec": config.spec, "width": config.width, "blocks": config.blocks, "slots": config.slots,
                 "config": config.to_dict(), "step": int(step_dir.name)}
-    module = PolicyValueNet(num_actions=_num_actions(params), width=int(info["width"]), blocks=int(info["blocks"]))
+    module = _check_params(params, info, path)
     info.setdefault("num_actions", module.num_actions)
-    info.setdefault("observation_size", _observation_size(params))
+    info.setdefault("observation_size", int(_kernel(params, "embed").shape[0]))
     return Model(module=module, params=params, info=info, path=path)
-
-
-def _num_actions(params) -> int:
-    return int(params["params"]["policy"]["kernel"].shape[1])
-
-
-def _observation_size(params) -> int:
-    return int(params["params"]["embed"]["kernel"].shape[0])
 
 
 def export_model(path: str | Path, params, info: dict[str, Any]) -> Path:

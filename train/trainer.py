@@ -23,6 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from portunus.errors import InputError
+from sim._xla import jit
 from sim.apl import load_apl
 from train.checkpoints import RunDirectory
 from train.config import TrainConfig
@@ -74,12 +75,14 @@ class Trainer:
         init = jax.jit(self._init_carry, out_shardings=self.shardings)
         self.carry = init(jax.random.key(config.seed), init_params)
         self.start_iteration = 0
+        self.notes: list[str] = []          # what a resume had to work around (damaged checkpoints, torn logs)
         if resume:
-            self.carry, meta = self.run_dir.restore(self.carry)
+            self.carry, meta, self.notes = self.run_dir.restore_readable(self.carry)
             self.start_iteration = int(meta["iteration"])
         self._iterations: dict[bool, Callable] = {}
         self.logbook = Logbook(self.run_dir.path, self.start_iteration if resume else None,
                                enabled=jax.process_index() == 0)
+        self.notes += self.logbook.notes
 
     # --- the pure parts -------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class Trainer:
             return carry, metrics
 
         replicated = NamedSharding(self.mesh, PartitionSpec())
-        return jax.jit(iteration, in_shardings=(self.shardings,), out_shardings=(self.shardings, replicated),
+        return jit(iteration, in_shardings=(self.shardings,), out_shardings=(self.shardings, replicated),
                        donate_argnums=0)
 
     # --- the loop -------------------------------------------------------------------------

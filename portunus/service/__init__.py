@@ -5,6 +5,6 @@
 """
 
 from portunus.service.engine import EngineConfig, PlanningEngine
-from portunus.service.server import MAX_BODY, make_app
+from portunus.service.server import MAX_BODY, Access, make_app
 
-__all__ = ["EngineConfig", "PlanningEngine", "make_app", "MAX_BODY"]
+__all__ = ["EngineConfig", "PlanningEngine", "make_app", "Access", "MAX_BODY"]

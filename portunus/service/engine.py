@@ -87,10 +87,10 @@ class PlanningEngine:
                                    self.model.params if self.model else None)
         elif config.policy == "net":
             model = self.model
-            self._net = jax.jit(jax.vmap(with_hold(env, lambda state: jnp.argmax(masked_logits(
+            self._net = sim.jit(jax.vmap(with_hold(env, lambda state: jnp.argmax(masked_logits(
                 model.apply(model.params, env.observation(state))[0], state.legal_action_mask)))))
         else:
-            self._apl = jax.jit(jax.vmap(with_hold(env, load_apl(env))))
+            self._apl = sim.jit(jax.vmap(with_hold(env, load_apl(env))))
 
     @property
     def max_batch(self) -> int:

@@ -4,6 +4,13 @@ POST /v1/recommend   {"snapshots": [GameSnapshot JSON, ...], "tree_depth": 2}   
 POST /v1/configure   {"policy": "apl"|"mcts", "simulations": 64, "profile": "<SimC text>"}
 GET  /v1/health      GET /v1/metrics
 Errors are 4xx with {"error": "<field>: <what is wrong>"}; the service keeps serving.
+Every body goes through portunus/service/validation.py before a handler reads it.
+
+Who may ask: requests must name this machine in `Host` (when bound to loopback: a web
+page's DNS-rebound name is refused), carry no `Origin` (a browser sends one; this
+service serves no pages, so any web page is refused), and POST `application/json` (a
+cross-site form or `text/plain` POST is refused before it is read). Bound beyond
+loopback, /v1/configure needs `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
-import json
+import hmac
+import ipaddress
 import time
+from typing import Callable
 
 from aiohttp import web
 
@@ -20,26 +29,41 @@ from portunus.errors import InputError
 from portunus.protocol import SnapshotJSONError, snapshot_from_json
 from portunus.service.batcher import Batcher
 from portunus.service.engine import MAX_TREE_DEPTH, EngineConfig, PlanningEngine
+from portunus.service.validation import (MAX_BODY, ClientError, check_snapshot_ranges, parse_body,
+                                         whole_number)
 
-MAX_BODY = 256 * 1024          # bytes; larger requests are refused before parsing
 RECOMMEND_KEYS = {"snapshots", "snapshot", "tree_depth"}
 CONFIGURE_KEYS = {"policy", "simulations", "profile"}
+READ_TIMEOUT = 10.0      # seconds: a request's headers and body must arrive within this (idle keep-alive too)
+MAX_PROFILE = 64 * 1024  # characters of SimC profile text
+
+
+@dataclasses.dataclass
+class Access:
+    """Who may ask. `loopback_only`: the Host header must name this machine (set when the service
+    binds to a loopback address); `token`: what /v1/configure needs in `Authorization: Bearer`."""
+
+    loopback_only: bool = True
+    token: str | None = None
+
 
 @dataclasses.dataclass
 class Service:
-    """What the handlers share; `engine` is swapped by /v1/configure (the app itself is frozen)."""
+    """What the handlers share; `engine` is swapped by /v1/configure (the app itself is frozen).
+    Configure calls run one at a time (`configure_lock`), each on top of the settings the one
+    before it left, so none is lost; `configuring` says what is compiling meanwhile."""
 
     engine: PlanningEngine
     batcher: Batcher
+    build_engine: Callable[[EngineConfig], PlanningEngine]
+    access: Access
+    read_timeout: float
+    configure_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    configuring: dict | None = None
+    configure_waiting: int = 0
 
 
 SERVICE = web.AppKey("service", Service)
-
-
-class ClientError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -47,20 +71,55 @@ def _error(status: int, message: str) -> web.Response:
 
 
 async def _body(request: web.Request, allowed: set[str]) -> dict:
+    timeout = request.app[SERVICE].read_timeout
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise ClientError(408, f"body: not received within {timeout:g} s") from None
     except web.HTTPRequestEntityTooLarge:
         raise ClientError(413, f"body: larger than {MAX_BODY} bytes") from None
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ClientError(400, f"body: not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ClientError(400, "body: must be a JSON object")
+    data = parse_body(raw)
     for key in data:
         if key not in allowed:
             raise ClientError(400, f"{key}: unknown field; allowed: {', '.join(sorted(allowed))}")
     return data
+
+
+def _hostname(host: str) -> str:
+    """'127.0.0.1:8765' -> '127.0.0.1', '[::1]:8765' -> '::1'."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback(host: str) -> bool:
+    name = _hostname(host).lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def _guard(request: web.Request, handler):
+    access = request.app[SERVICE].access
+    host = request.headers.get("Host", "")
+    if access.loopback_only and not is_loopback(host):
+        raise ClientError(403, f"host: '{host}' is not this machine; the service answers 127.0.0.1 / localhost")
+    if "Origin" in request.headers or request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+        raise ClientError(403, f"origin: requests from web pages ({request.headers.get('Origin', 'a browser')}) "
+                               "are refused")
+    if request.method == "POST" and request.content_type != "application/json":
+        raise ClientError(415, f"content-type: must be application/json, got {request.content_type}")
+    if access.token is not None and request.path == "/v1/configure":
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {access.token}".encode()):
+            raise ClientError(401, "authorization: /v1/configure needs 'Authorization: Bearer <token>' "
+                                   "(the token portunus serve printed)")
+    return await handler(request)
 
 
 @web.middleware
@@ -70,7 +129,10 @@ async def _errors(request: web.Request, handler):
         return await handler(request)
     except ClientError as error:
         batcher.metrics.client_errors += 1
-        return _error(error.status, str(error))
+        response = _error(error.status, str(error))
+        if error.status == 408:
+            response.force_close()           # the rest of the body may still come: drop the connection
+        return response
 
 
 async def recommend(request: web.Request) -> web.Response:
@@ -85,12 +147,11 @@ async def recommend(request: web.Request) -> web.Response:
         raise ClientError(400, "snapshots: must be a non-empty list")
     if len(items) > engine.max_batch:
         raise ClientError(413, f"snapshots: at most {engine.max_batch} per request, got {len(items)}")
-    depth = data.get("tree_depth", 2)
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_TREE_DEPTH:
-        raise ClientError(400, f"tree_depth: must be a whole number 0..{MAX_TREE_DEPTH}, got {depth!r}")
+    depth = whole_number(data, "tree_depth", 0, MAX_TREE_DEPTH, default=2)
     states = []
     for i, item in enumerate(items):
         path = f"snapshots[{i}]" if where == "snapshots" else "snapshot"
+        check_snapshot_ranges(item, path)
         try:
             states.append(engine.state(snapshot_from_json(item, path)))
         except SnapshotJSONError as error:
@@ -104,29 +165,51 @@ async def recommend(request: web.Request) -> web.Response:
                               "simulations": engine.config.simulations})
 
 
-async def configure(request: web.Request) -> web.Response:
-    data = await _body(request, CONFIGURE_KEYS)
-    old = request.app[SERVICE].engine.config
+def _changes(data: dict) -> dict:
+    """The settings a configure body asks for, by type (their ranges are EngineConfig.validate's)."""
     changes = {}
     if "policy" in data:
+        if not isinstance(data["policy"], str):
+            raise ClientError(400, f"policy: must be apl, net or mcts, got {data['policy']!r}")
         changes["policy"] = data["policy"]
     if "simulations" in data:
-        if isinstance(data["simulations"], bool) or not isinstance(data["simulations"], int):
-            raise ClientError(400, f"simulations: must be a whole number, got {data['simulations']!r}")
-        changes["simulations"] = data["simulations"]
+        changes["simulations"] = whole_number(data, "simulations", 1, 4096)
     if "profile" in data:
         if not isinstance(data["profile"], str):
             raise ClientError(400, "profile: must be SimC profile text")
+        if len(data["profile"]) > MAX_PROFILE:
+            raise ClientError(400, f"profile: at most {MAX_PROFILE} characters, got {len(data['profile'])}")
         changes["profile_text"] = data["profile"]
-    config = dataclasses.replace(old, **changes)
+    return changes
+
+
+async def configure(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    changes = _changes(await _body(request, CONFIGURE_KEYS))
+    service.configure_waiting += 1
     try:
-        config.validate()
-        loop = asyncio.get_running_loop()
-        engine = await loop.run_in_executor(None, _ready_engine, config)   # compile off the event loop
-    except (ValueError, InputError) as error:
-        raise ClientError(400, str(error)) from None
-    request.app[SERVICE].engine = engine       # the old one's search threads end when it is collected
-    request.app[SERVICE].batcher.engine = engine
+        await service.configure_lock.acquire()
+    finally:
+        service.configure_waiting -= 1
+    try:
+        config = dataclasses.replace(service.engine.config, **changes)   # on top of the latest settings
+        try:
+            config.validate()
+        except ValueError as error:
+            raise ClientError(400, str(error)) from None
+        service.configuring = {"policy": config.policy, "simulations": config.simulations,
+                               "profile_changed": "profile_text" in changes, "started": time.monotonic()}
+        try:
+            loop = asyncio.get_running_loop()
+            engine = await loop.run_in_executor(None, service.build_engine, config)  # compile off the event loop
+        except (ValueError, InputError) as error:
+            raise ClientError(400, str(error)) from None
+        finally:
+            service.configuring = None
+        service.engine = engine       # the old one's search threads end when it is collected
+        service.batcher.engine = engine
+    finally:
+        service.configure_lock.release()
     return web.json_response({"status": "configured", **_describe(engine)})
 
 
@@ -150,11 +233,20 @@ def _describe(engine: PlanningEngine) -> dict:
     return {"spec": engine.env.spec.name, "profile": engine.profile_name, "policy": c.policy,
             "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes),
             "search_threads": engine.threads,
-            "model": str(engine.model.path) if engine.model else None}
+            "model": engine.model.identity() if engine.model else None}
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", **_describe(request.app[SERVICE].engine)})
+    """The settings requests are answered with now; while /v1/configure compiles new ones (a switch
+    to mcts takes ~40 s on 2 CPU cores), `configuring` says which, since when, and how many more wait."""
+    service = request.app[SERVICE]
+    configuring = None
+    if service.configuring is not None:
+        pending = dict(service.configuring)
+        configuring = {**{k: v for k, v in pending.items() if k != "started"},
+                       "seconds": round(time.monotonic() - pending["started"], 1),
+                       "waiting": service.configure_waiting}
+    return web.json_response({"status": "ok", **_describe(service.engine), "configuring": configuring})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -162,10 +254,15 @@ async def metrics(request: web.Request) -> web.Response:
     return web.json_response(batcher.metrics.to_dict(batcher.queue_depth))
 
 
-def make_app(engine: PlanningEngine, max_wait: float = 0.03, gap: float = 0.003) -> web.Application:
-    """The aiohttp application around a warmed-up engine (batching: see Batcher)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
-    app[SERVICE] = Service(engine, Batcher(engine, max_wait, gap))
+def make_app(engine: PlanningEngine, max_wait: float = 0.03, gap: float = 0.003, *, access: Access | None = None,
+             read_timeout: float = READ_TIMEOUT,
+             build_engine: Callable[[EngineConfig], PlanningEngine] | None = None) -> web.Application:
+    """The aiohttp application around a warmed-up engine (batching: see Batcher). `access`: who may
+    ask (default: loopback clients, no token); `build_engine`: how /v1/configure makes an engine
+    (default: compile and warm up a PlanningEngine)."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _guard])
+    app[SERVICE] = Service(engine, Batcher(engine, max_wait, gap), build_engine or _ready_engine,
+                           access or Access(), read_timeout)
     app.router.add_post("/v1/recommend", recommend)
     app.router.add_post("/v1/configure", configure)
     app.router.add_get("/v1/health", health)
