@@ -1,0 +1,125 @@
+"""How often a strip decodes exactly after what real screen captures do to it.
+
+    .venv/bin/python scripts/barcode_captures.py                       # the shipped format (v2), 3 px cells
+    .venv/bin/python scripts/barcode_captures.py --formats v1,v2,16l --cells 3,4,5,6 --frames 400 --json out.json
+
+For every strip format and cell size: the strip of a retail Retribution frame (10
+abilities, 4 buffs, 3 debuffs, 8 enemies, a quarter of the fields unknown) is placed
+on a random background, put through one capture transform of
+`portunus.protocol.captures` (strength drawn per frame), and decoded. Prints exact /
+rejected / wrong per transform, the strip's size in pixels and the decode time.
+docs/protocol.md quotes its numbers; a wrong decode (accepted with other content)
+must never happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from portunus.protocol import (AuraState, CooldownState, DecodeError, EnemyState, GameSnapshot,  # noqa: E402
+                               KeystoneState, ResourceState, decode_frame, encode_frame)
+from portunus.protocol.barcode import STRIP_V1, STRIP_V2, StripFormat, draw, locate  # noqa: E402
+from portunus.protocol.captures import TRANSFORMS, place  # noqa: E402
+
+FORMATS = {
+    "v1": (1, STRIP_V1),                                            # 16 levels, black/white calibration only
+    "v2": (2, STRIP_V2),                          # shipped: 4 levels, calibration cells, Reed-Solomon 8 + 16/block
+    "v2-rs0": (2, StripFormat(version=2, bits=2, calibration=True)),                   # the same without the code
+    "v2-rs8": (2, StripFormat(version=2, bits=2, calibration=True, header_parity=8, parity=8)),
+    "v2-rs32": (2, StripFormat(version=2, bits=2, calibration=True, header_parity=8, parity=32)),
+    "16l": (2, StripFormat(version=2, bits=4, calibration=True)),   # 16 levels + calibration cells
+    "16l-rs": (2, StripFormat(version=2, bits=4, calibration=True, header_parity=8, parity=16)),
+    "8l": (2, StripFormat(version=2, bits=3, calibration=True)),    # 8 levels + calibration cells
+    "8l-rs": (2, StripFormat(version=2, bits=3, calibration=True, header_parity=8, parity=16)),
+}
+
+
+def retail_frame_snapshot(rng: np.random.Generator, abilities: int = 10, buffs: int = 4, debuffs: int = 3,
+                          enemies: int = 8) -> GameSnapshot:
+    """A snapshot the size of the Retribution addon's in an 8-enemy pull, values on the wire's grid."""
+
+    def value(high: int, scale: int = 1):
+        if rng.random() < 0.25:
+            return None
+        raw = int(rng.integers(0, high + 1))
+        return raw / scale if scale != 1 else raw
+
+    def flag():
+        return None if rng.random() < 0.25 else bool(rng.random() < 0.5)
+
+    def aura():
+        return AuraState(value(65534, 100), value(254))
+
+    return GameSnapshot(
+        spec_id=70, frame=int(rng.integers(0, 65536)), game_time=value(2**32 - 2, 1000),
+        combat_time=value(2**32 - 2, 1000), in_combat=flag(), gcd_remaining=value(150, 100),
+        cast_spell_id=value(2**32 - 2), cast_remaining=value(300, 100), assisted_spell_id=value(400000),
+        resources=(ResourceState(value(5), 5),),
+        cooldowns=tuple(CooldownState(value(6000, 100), value(2), value(2), flag(), flag(), flag(), flag(), flag(),
+                                      value(65534, 100), value(12000, 100)) for _ in range(abilities)),
+        buffs=tuple(aura() for _ in range(buffs)),
+        enemies=tuple(EnemyState(value(2**32 - 2), value(2**32 - 2), value(10000, 100), flag(),
+                                 tuple(aura() for _ in range(debuffs))) for _ in range(enemies)),
+        keystone=KeystoneState(value(65534), value(40), value(10000, 100), value(2**32 - 2, 1000),
+                               value(2**32 - 2, 1000)))
+
+
+def measure(version: int, strip: StripFormat, cell_size: int, transforms: dict, frames: int, seed: int) -> dict:
+    rows = {}
+    for name, transform in transforms.items():
+        rng = np.random.default_rng(seed)
+        counts, seconds = {"exact": 0, "rejected": 0, "wrong": 0}, 0.0
+        for _ in range(frames):
+            frame = encode_frame(retail_frame_snapshot(rng), version)
+            snapshot = decode_frame(frame)                   # what this version carries of it
+            image = transform(rng, place(rng, draw(frame, cell_size, strip)))
+            start = time.perf_counter()
+            try:
+                decoded = locate(image, strips=(strip,))[0]
+                counts["exact" if decoded == snapshot else "wrong"] += 1
+            except DecodeError:
+                counts["rejected"] += 1
+            seconds += time.perf_counter() - start
+        rows[name] = {**counts, "exact_rate": counts["exact"] / frames, "decode_ms": 1000 * seconds / frames}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--formats", default="v2", help=f"comma-separated, of {', '.join(FORMATS)}")
+    parser.add_argument("--cells", default="3", help="cell sizes in pixels, comma-separated")
+    parser.add_argument("--transforms", default=",".join(TRANSFORMS))
+    parser.add_argument("--frames", type=int, default=200, help="frames per transform")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    transforms = {name: TRANSFORMS[name] for name in args.transforms.split(",")}
+    results = []
+    for label in args.formats.split(","):
+        version, strip = FORMATS[label]
+        frame = encode_frame(retail_frame_snapshot(np.random.default_rng(0)), version)
+        for cell_size in map(int, args.cells.split(",")):
+            image = draw(frame, cell_size, strip)
+            rows = measure(version, strip, cell_size, transforms, args.frames, args.seed)
+            results.append({"format": label, "cell_size": cell_size, "frame_bytes": len(frame),
+                            "strip_px": [image.shape[1], image.shape[0]], "transforms": rows})
+            print(f"{label} cell {cell_size} px: {len(frame)} bytes, strip {image.shape[1]} x {image.shape[0]} px")
+            for name, row in rows.items():
+                print(f"  {name:20s} exact {100 * row['exact_rate']:6.1f} %  rejected {row['rejected']:4d}  "
+                      f"wrong {row['wrong']}  {row['decode_ms']:5.1f} ms")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"frames_per_transform": args.frames, "seed": args.seed,
+                                         "results": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
