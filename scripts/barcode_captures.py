@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/barcode_captures.py                       # the shipped format (v2), 3 px cells
     .venv/bin/python scripts/barcode_captures.py --formats v1,v2,16l --cells 3,4,5,6 --frames 400 --json out.json
+    git show 8209d9f:portunus/protocol/barcode.py > /tmp/barcode_v1.py   # the decoder before version 2
+    .venv/bin/python scripts/barcode_captures.py --formats v1 --decoder /tmp/barcode_v1.py
 
 For every strip format and cell size: the strip of a retail Retribution frame (10
 abilities, 4 buffs, 3 debuffs, 8 enemies, a quarter of the fields unknown) is placed
@@ -24,10 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portunus.protocol import (AuraState, CooldownState, DecodeError, EnemyState, GameSnapshot,  # noqa: E402
-                               KeystoneState, ResourceState, decode_frame, encode_frame)
+from portunus.protocol import DecodeError, decode_frame, encode_frame  # noqa: E402
 from portunus.protocol.barcode import STRIP_V1, STRIP_V2, StripFormat, draw, locate  # noqa: E402
-from portunus.protocol.captures import TRANSFORMS, place  # noqa: E402
+from portunus.protocol.captures import TRANSFORMS, place, retail_snapshot  # noqa: E402
 
 FORMATS = {
     "v1": (1, STRIP_V1),                                            # 16 levels, black/white calibration only
@@ -42,48 +43,31 @@ FORMATS = {
 }
 
 
-def retail_frame_snapshot(rng: np.random.Generator, abilities: int = 10, buffs: int = 4, debuffs: int = 3,
-                          enemies: int = 8) -> GameSnapshot:
-    """A snapshot the size of the Retribution addon's in an 8-enemy pull, values on the wire's grid."""
+def load_decoder(path: Path | None):
+    """`locate`-like (image -> snapshot) from a module file, or this checkout's decoder."""
+    if path is None:
+        return None
+    import importlib.util
 
-    def value(high: int, scale: int = 1):
-        if rng.random() < 0.25:
-            return None
-        raw = int(rng.integers(0, high + 1))
-        return raw / scale if scale != 1 else raw
-
-    def flag():
-        return None if rng.random() < 0.25 else bool(rng.random() < 0.5)
-
-    def aura():
-        return AuraState(value(65534, 100), value(254))
-
-    return GameSnapshot(
-        spec_id=70, frame=int(rng.integers(0, 65536)), game_time=value(2**32 - 2, 1000),
-        combat_time=value(2**32 - 2, 1000), in_combat=flag(), gcd_remaining=value(150, 100),
-        cast_spell_id=value(2**32 - 2), cast_remaining=value(300, 100), assisted_spell_id=value(400000),
-        resources=(ResourceState(value(5), 5),),
-        cooldowns=tuple(CooldownState(value(6000, 100), value(2), value(2), flag(), flag(), flag(), flag(), flag(),
-                                      value(65534, 100), value(12000, 100)) for _ in range(abilities)),
-        buffs=tuple(aura() for _ in range(buffs)),
-        enemies=tuple(EnemyState(value(2**32 - 2), value(2**32 - 2), value(10000, 100), flag(),
-                                 tuple(aura() for _ in range(debuffs))) for _ in range(enemies)),
-        keystone=KeystoneState(value(65534), value(40), value(10000, 100), value(2**32 - 2, 1000),
-                               value(2**32 - 2, 1000)))
+    spec = importlib.util.spec_from_file_location("portunus_alternative_barcode", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.decode
 
 
-def measure(version: int, strip: StripFormat, cell_size: int, transforms: dict, frames: int, seed: int) -> dict:
+def measure(version: int, strip: StripFormat, cell_size: int, transforms: dict, frames: int, seed: int,
+            decoder=None) -> dict:
     rows = {}
     for name, transform in transforms.items():
         rng = np.random.default_rng(seed)
         counts, seconds = {"exact": 0, "rejected": 0, "wrong": 0}, 0.0
         for _ in range(frames):
-            frame = encode_frame(retail_frame_snapshot(rng), version)
+            frame = encode_frame(retail_snapshot(rng), version)
             snapshot = decode_frame(frame)                   # what this version carries of it
             image = transform(rng, place(rng, draw(frame, cell_size, strip)))
             start = time.perf_counter()
             try:
-                decoded = locate(image, strips=(strip,))[0]
+                decoded = decoder(image) if decoder else locate(image, strips=(strip,))[0]
                 counts["exact" if decoded == snapshot else "wrong"] += 1
             except DecodeError:
                 counts["rejected"] += 1
@@ -100,16 +84,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="frames per transform")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--decoder", type=Path, help="a barcode.py whose decode() to measure instead")
     args = parser.parse_args()
     transforms = {name: TRANSFORMS[name] for name in args.transforms.split(",")}
     results = []
     for label in args.formats.split(","):
         version, strip = FORMATS[label]
-        frame = encode_frame(retail_frame_snapshot(np.random.default_rng(0)), version)
+        frame = encode_frame(retail_snapshot(np.random.default_rng(0)), version)
         for cell_size in map(int, args.cells.split(",")):
             image = draw(frame, cell_size, strip)
-            rows = measure(version, strip, cell_size, transforms, args.frames, args.seed)
-            results.append({"format": label, "cell_size": cell_size, "frame_bytes": len(frame),
+            rows = measure(version, strip, cell_size, transforms, args.frames, args.seed, load_decoder(args.decoder))
+            results.append({"format": label, "decoder": str(args.decoder or "this checkout"), "cell_size": cell_size, "frame_bytes": len(frame),
                             "strip_px": [image.shape[1], image.shape[0]], "transforms": rows})
             print(f"{label} cell {cell_size} px: {len(frame)} bytes, strip {image.shape[1]} x {image.shape[0]} px")
             for name, row in rows.items():

@@ -9,7 +9,8 @@ local STATE_EVENTS = {
     "PLAYER_TARGET_CHANGED", "NAME_PLATE_UNIT_ADDED", "NAME_PLATE_UNIT_REMOVED", "UNIT_HEALTH",
     "UNIT_SPELLCAST_START", "UNIT_SPELLCAST_STOP", "UNIT_SPELLCAST_SUCCEEDED",
     "UNIT_SPELLCAST_CHANNEL_START", "UNIT_SPELLCAST_CHANNEL_STOP", "CHALLENGE_MODE_START",
-    "SCENARIO_CRITERIA_UPDATE", "PLAYER_SPECIALIZATION_CHANGED",
+    "SCENARIO_CRITERIA_UPDATE", "PLAYER_SPECIALIZATION_CHANGED", "SPELL_UPDATE_USABLE",
+    "SPELL_ACTIVATION_OVERLAY_GLOW_SHOW", "SPELL_ACTIVATION_OVERLAY_GLOW_HIDE",
 }
 
 ns.counter = 0
@@ -51,7 +52,21 @@ end
 local core = CreateFrame("Frame")
 ns.core = core
 
-core:SetScript("OnEvent", function(_, event, arg1)
+--- What the game tells an addon through events and no API gives back later: the time of the
+--- player's own casts (for cooldown estimates) and proc highlights on clients without the query.
+function ns.remember(event, arg1, _, arg3)
+    local readable = ns.Reader.readable
+    if event == "UNIT_SPELLCAST_SUCCEEDED" and arg1 == "player" then
+        local spellId = readable(arg3)
+        if spellId ~= nil then ns.casts[spellId] = GetTime() end
+    elseif event == "SPELL_ACTIVATION_OVERLAY_GLOW_SHOW" or event == "SPELL_ACTIVATION_OVERLAY_GLOW_HIDE" then
+        local spellId = readable(arg1)
+        if spellId ~= nil then ns.glows[spellId] = (event == "SPELL_ACTIVATION_OVERLAY_GLOW_SHOW") end
+    end
+end
+
+core:SetScript("OnEvent", function(_, event, arg1, arg2, arg3)
+    ns.Reader.guarded(ns.remember, event, arg1, arg2, arg3) -- UNIT_SPELLCAST_SUCCEEDED: unit, castGUID, spellID
     if event == "ADDON_LOADED" and arg1 == addonName then
         PortunusDB = ns.loadSettings(PortunusDB)
         ns.settings = PortunusDB

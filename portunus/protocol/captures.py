@@ -1,5 +1,6 @@
 """What real screen captures do to the strip, as functions of (rng, image): the
-robustness tests and `scripts/barcode_captures.py` decode through these.
+robustness tests and `scripts/barcode_captures.py` decode through these (Pillow
+and SciPy do the resampling, blur and JPEG; both come with matplotlib and JAX).
 
 Each transform draws its own strength from the ranges players meet (issue 17,
 `shared/reference/wow-12-addon-api.md` "Screen capture in the wild"): in-game gamma
@@ -15,6 +16,9 @@ import io
 from typing import Callable
 
 import numpy as np
+
+from portunus.protocol.snapshot import (AuraState, CooldownState, EnemyState, GameSnapshot, KeystoneState,
+                                        ResourceState)
 
 Transform = Callable[[np.random.Generator, np.ndarray], np.ndarray]
 
@@ -124,3 +128,34 @@ def place(rng: np.random.Generator, strip: np.ndarray, margin: int = 12) -> np.n
         canvas = rng.integers(0, 256, shape).astype(np.uint8)
     canvas[top:top + height, left:left + width] = strip
     return canvas
+
+
+def retail_snapshot(rng: np.random.Generator, abilities: int = 10, buffs: int = 4, debuffs: int = 3,
+                    enemies: int = 8) -> GameSnapshot:
+    """A random snapshot the size of the Retribution addon's in an 8-enemy pull (a 332-byte
+    version 2 frame), values on the wire's grid, a quarter of them unknown."""
+
+    def value(high: int, scale: int = 1):
+        if rng.random() < 0.25:
+            return None
+        raw = int(rng.integers(0, high + 1))
+        return raw / scale if scale != 1 else raw
+
+    def flag():
+        return None if rng.random() < 0.25 else bool(rng.random() < 0.5)
+
+    def aura():
+        return AuraState(value(65534, 100), value(254))
+
+    return GameSnapshot(
+        spec_id=70, frame=int(rng.integers(0, 65536)), game_time=value(2**32 - 2, 1000),
+        combat_time=value(2**32 - 2, 1000), in_combat=flag(), gcd_remaining=value(150, 100),
+        cast_spell_id=value(2**32 - 2), cast_remaining=value(300, 100), assisted_spell_id=value(400000),
+        resources=(ResourceState(value(5), 5),),
+        cooldowns=tuple(CooldownState(value(6000, 100), value(2), value(2), flag(), flag(), flag(), flag(), flag(),
+                                      value(65534, 100), value(12000, 100)) for _ in range(abilities)),
+        buffs=tuple(aura() for _ in range(buffs)),
+        enemies=tuple(EnemyState(value(2**32 - 2), value(2**32 - 2), value(10000, 100), flag(),
+                                 tuple(aura() for _ in range(debuffs))) for _ in range(enemies)),
+        keystone=KeystoneState(value(65534), value(40), value(10000, 100), value(2**32 - 2, 1000),
+                               value(2**32 - 2, 1000)))
