@@ -247,3 +247,20 @@ def test_luacheck_finds_nothing():
     result = subprocess.run([luacheck, "--no-color", "--formatter", "plain", str(ADDON_DIR)],
                             capture_output=True, text=True, cwd=ADDON_DIR.parent.parent)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_strip_wider_than_the_screen_is_reported():
+    """16 enemies at 3 px cells do not fit a 1920 px wide screen: the addon says so once."""
+    addon = Addon()
+    addon.set_game({"physicalHeight": 1080, "specIndex": 1, "specId": SPEC.wow_spec_id, "units": {
+        f"nameplate{i}": {"canAttack": True, "dead": False, "guid": f"Creature-{i}", "health": 1, "maxHealth": 2,
+                          "auras": []} for i in range(1, 17)}})
+    addon.fire("ADDON_LOADED", "Portunus")
+    addon.tick()
+    assert "past the screen" not in addon.command("status")     # 8 enemies: 1518 px
+    before = len(addon.g.MOCK.printed)
+    addon.command("enemies 16")
+    addon.tick()
+    printed = [addon.g.MOCK.printed[i] for i in range(before + 1, len(addon.g.MOCK.printed) + 1)]
+    assert any("runs past the screen's right edge" in line for line in printed)
+    assert "past the screen's edge" in addon.command("status")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portunus.protocol import (AuraState, CooldownState, DecodeError, EnemyState, GameSnapshot, KeystoneState,
-                               captures, decode, decode_frame, encode, encode_frame, locate)
+                               captures, decode, decode_frame, encode, encode_frame, locate, snapshot_from_json,
+                               snapshot_to_json)
 from portunus.protocol.barcode import STRIP_V2, cell_levels, coded
 from portunus.protocol.frame import MAX_TABLE
 from tests.protocol_damage import damage, nearest_resize, place
@@ -31,6 +33,13 @@ def as_version_1(snapshot: GameSnapshot) -> GameSnapshot:
 @given(snapshots())
 def test_frame_bytes_round_trip_exactly(snapshot):
     assert decode_frame(encode_frame(snapshot)) == snapshot
+
+
+@settings(max_examples=100, deadline=None)
+@given(snapshots())
+def test_json_round_trip_exactly(snapshot):
+    """The planning service's JSON carries every field, the version 2 ones included."""
+    assert snapshot_from_json(json.loads(json.dumps(snapshot_to_json(snapshot)))) == snapshot
 
 
 @settings(max_examples=100, deadline=None)

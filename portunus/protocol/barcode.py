@@ -79,7 +79,7 @@ def _codec(parity: int):
 def _body_blocks(length: int, parity: int) -> list[int]:
     """Data bytes per Reed-Solomon block for `length` bytes after the header: as few blocks as
     fit, their sizes differing by at most one, the longer first."""
-    if length == 0:
+    if length <= 0:
         return []
     count = math.ceil(length / (RS_BLOCK - parity))
     base, extra = divmod(length, count)
