@@ -94,8 +94,8 @@ def main() -> None:
         for cell_size in map(int, args.cells.split(",")):
             image = draw(frame, cell_size, strip)
             rows = measure(version, strip, cell_size, transforms, args.frames, args.seed, load_decoder(args.decoder))
-            results.append({"format": label, "decoder": str(args.decoder or "this checkout"), "cell_size": cell_size, "frame_bytes": len(frame),
-                            "strip_px": [image.shape[1], image.shape[0]], "transforms": rows})
+            results.append({"format": label, "decoder": str(args.decoder or "this checkout"), "cell_size": cell_size,
+                            "frame_bytes": len(frame), "strip_px": [image.shape[1], image.shape[0]], "transforms": rows})
             print(f"{label} cell {cell_size} px: {len(frame)} bytes, strip {image.shape[1]} x {image.shape[0]} px")
             for name, row in rows.items():
                 print(f"  {name:20s} exact {100 * row['exact_rate']:6.1f} %  rejected {row['rejected']:4d}  "

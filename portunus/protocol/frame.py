@@ -213,7 +213,8 @@ def decode_payload(payload: bytes, frame: int = 0, version: int = VERSION) -> Ga
         raise DecodeError(f"{len(payload) - r.at} bytes left after the last field")
     return GameSnapshot(spec_id=spec_id or 0, frame=frame, game_time=game_time, combat_time=combat_time,
                         in_combat=in_combat, gcd_remaining=gcd_remaining, cast_spell_id=cast_spell_id,
-                        cast_remaining=cast_remaining, assisted_spell_id=assisted_spell_id, resources=resources, cooldowns=cooldowns, buffs=buffs,
+                        cast_remaining=cast_remaining, assisted_spell_id=assisted_spell_id, resources=resources,
+                        cooldowns=cooldowns, buffs=buffs,
                         enemies=tuple(enemies), keystone=keystone)
 
 

@@ -34,8 +34,8 @@ _FIELDS: dict[type, dict[str, Any]] = {
                     "time_limit": "time"},
     GameSnapshot: {"spec_id": "int", "frame": "int", "game_time": "time", "combat_time": "time",
                    "in_combat": "bool", "gcd_remaining": "time", "cast_spell_id": "int", "cast_remaining": "time",
-                   "assisted_spell_id": "int", "resources": [ResourceState], "cooldowns": [CooldownState], "buffs": [AuraState],
-                   "enemies": [EnemyState], "keystone": KeystoneState},
+                   "assisted_spell_id": "int", "resources": [ResourceState], "cooldowns": [CooldownState],
+                   "buffs": [AuraState], "enemies": [EnemyState], "keystone": KeystoneState},
 }
 _LIMITS = {"enemies": MAX_ENEMIES}
 _NOT_NULL = {"spec_id", "frame"}
