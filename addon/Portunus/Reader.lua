@@ -347,8 +347,12 @@ end
 --- Whether nameplate `unit` is the target. UnitIsUnit is secret on dungeon maps; then the two
 --- tokens' nameplate frames are compared (the same frame is the same unit). nil: cannot tell.
 function Reader.isTarget(unit)
-    local secretComparison = C_Secrets and C_Secrets.ShouldUnitComparisonBeSecret
-        and readable(C_Secrets.ShouldUnitComparisonBeSecret(unit, "target"))
+    local secretComparison
+    if C_Secrets and C_Secrets.ShouldUnitComparisonBeSecret then
+        secretComparison = readable(C_Secrets.ShouldUnitComparisonBeSecret(unit, "target"))
+    elseif C_Secrets and C_Secrets.CanCompareUnitTokens then -- the name some builds' notes use
+        secretComparison = readable(C_Secrets.CanCompareUnitTokens(unit, "target")) == false
+    end
     if secretComparison ~= true then
         local same = readable(UnitIsUnit(unit, "target"))
         if same ~= nil then return same and true or false end
