@@ -209,7 +209,7 @@ def _edges(profile: np.ndarray, size: float) -> np.ndarray:
     Position x is the boundary between pixel x - 1 and pixel x. A peak must be the largest within
     0.4 cells: the ringing beside a sharp edge (JPEG, bicubic scaling) is not another edge."""
     strength = np.abs(np.diff(profile, axis=0)).sum(1)              # [width - 1], boundary i + 1
-    if size < 2.5:                      # every pixel boundary may be a cell edge: no room to refine
+    if size < 2.0:                      # every pixel boundary may be a cell edge: no room to refine
         return np.flatnonzero(strength >= EDGE_STRENGTH) + 1.0
     reach = max(1, int(0.4 * size))
     padded = np.concatenate([np.zeros(reach), strength, np.zeros(reach)])
