@@ -12,5 +12,5 @@ read_globals = {
     "GetSpellInfo", "GetTime", "GetWorldElapsedTime", "IsSpellInRange", "IsSpellOverlayed", "IsUsableSpell",
     "UIParent", "UnitAffectingCombat", "UnitAura", "UnitCanAttack", "UnitCastingInfo", "UnitChannelInfo",
     "UnitExists", "UnitHealth", "UnitHealthMax", "UnitIsDeadOrGhost", "UnitIsUnit", "UnitPower", "UnitPowerMax",
-    "canaccessvalue", "issecretvalue",
+    "bit", "canaccessvalue", "issecretvalue",
 }

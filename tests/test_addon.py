@@ -59,20 +59,29 @@ def test_classic_api_fallbacks_give_the_same_snapshot(case):
     check_round_trip(False, *case)
 
 
-def test_lua_reed_solomon_and_cells_match_python():
+@pytest.mark.parametrize("runtime", ["lua51", "luajit21"])
+def test_lua_reed_solomon_and_cells_match_python(runtime):
     """The strip the addon draws is the one the decoder expects, parity bytes included (the
-    decoder does not look at parity when the CRC passes, so only this test checks them)."""
-    addon = Addon()
-    frame_lua = addon.ns.Frame
+    decoder does not look at parity when the CRC passes, so only this test checks them): in
+    plain Lua 5.1 (nibble-table XOR) and in a Lua with the `bit` library, as every WoW client has."""
+    lupa_runtime = pytest.importorskip(f"lupa.{runtime}")
+    lua = lupa_runtime.LuaRuntime(unpack_returned_tuples=True)
+    namespace = lua.table()
+    load = lua.eval("function(src, ns) assert(loadstring(src, '@Frame.lua'))('Portunus', ns) end")
+    load((ADDON_DIR / "Frame.lua").read_text(), namespace)
+    frame_lua = namespace.Frame
+    assert frame_lua.usesBitLibrary == (runtime == "luajit21")
     rng = np.random.default_rng(21)
     for _ in range(12):
         frame = encode_frame(random_snapshot(rng))
-        lua_bytes = addon.lua.table_from(list(frame))
+        lua_bytes = lua.table_from(list(frame))
         strip = frame_lua.coded(lua_bytes)
         assert bytes(strip[i] for i in range(1, len(strip) + 1)) == coded(frame, STRIP_V2)
         cells = frame_lua.cells(lua_bytes)
         colors = [[cells[i][c] for c in (1, 2, 3)] for i in range(1, len(cells) + 1)]
         assert np.array_equal(np.array(colors), cell_levels(frame))
+        crc = frame_lua.crc32(lua.table_from(list(frame[:-4])))
+        assert bytes(crc[i] for i in range(1, 5)) == frame[-4:]
 
 
 RET = {name: spell for name, spell in zip(SPEC.ability_names, SPEC.ability_spell_ids)}
