@@ -6,9 +6,11 @@ exclude_files = { ".venv/**" }
 globals = { "PortunusDB", "SLASH_PORTUNUS1", "SlashCmdList" }
 -- The WoW API the addon reads (present or not, depending on the client).
 read_globals = {
-    "C_ChallengeMode", "C_ScenarioInfo", "C_Spell", "C_UnitAuras", "CreateFrame", "GetPhysicalScreenSize",
-    "GetSpecialization", "GetSpecializationInfo", "GetSpellCharges", "GetSpellCooldown", "GetSpellInfo",
-    "GetTime", "GetWorldElapsedTime", "IsSpellInRange", "UIParent", "UnitAffectingCombat", "UnitAura",
-    "UnitCanAttack", "UnitCastingInfo", "UnitChannelInfo", "UnitExists", "UnitHealth", "UnitHealthMax",
-    "UnitIsDeadOrGhost", "UnitIsUnit", "UnitPower", "UnitPowerMax", "issecretvalue",
+    "C_AssistedCombat", "C_ChallengeMode", "C_NamePlate", "C_ScenarioInfo", "C_Secrets", "C_SpecializationInfo",
+    "C_Spell", "C_SpellActivationOverlay", "C_UnitAuras", "CreateFrame", "GetPhysicalScreenSize",
+    "GetSpecialization", "GetSpecializationInfo", "GetSpellBaseCooldown", "GetSpellCharges", "GetSpellCooldown",
+    "GetSpellInfo", "GetTime", "GetWorldElapsedTime", "IsSpellInRange", "IsSpellOverlayed", "IsUsableSpell",
+    "UIParent", "UnitAffectingCombat", "UnitAura", "UnitCanAttack", "UnitCastingInfo", "UnitChannelInfo",
+    "UnitExists", "UnitHealth", "UnitHealthMax", "UnitIsDeadOrGhost", "UnitIsUnit", "UnitPower", "UnitPowerMax",
+    "bit", "canaccessvalue", "issecretvalue",
 }

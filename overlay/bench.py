@@ -33,7 +33,7 @@ def bench_overlay(simulations=(64, 256), refreshes: int = 40, warmup: int = 3, m
     import sim
     from portunus.protocol import encode
 
-    config = OverlayConfig(x=0, y=0, policy=mode)
+    config = OverlayConfig(x=0, y=0, policy=mode, width=1260)   # room for the strip beside the overlay
     env = live_env()
     worker = PlannerWorker(env, Recommender(env), ScreenSource(None, config.stale_ms), settings_from(config))
     app = OverlayApp(env, worker, config)

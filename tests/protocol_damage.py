@@ -1,10 +1,13 @@
-"""Ways a captured strip gets damaged, for the decoder's fuzz test."""
+"""Ways a captured strip gets damaged, for the decoder's fuzz test: damage (noise, flips,
+overwrites, valid-looking cell changes, decoys...) and what real captures do
+(portunus.protocol.captures: gamma, brightness/contrast, colour filters, smooth scaling,
+sub-pixel offsets, blur, JPEG)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from portunus.protocol import cell_levels
+from portunus.protocol import captures, cell_levels
 
 
 def nearest_resize(image: np.ndarray, factor: float) -> np.ndarray:
@@ -51,11 +54,20 @@ def _data_cells(box):
     return (x1 - x0) // cell, lambda i: (slice(y0, y1), slice(x0 + i * cell, x0 + (i + 1) * cell))
 
 
+def _palette(image, box) -> np.ndarray:
+    """The channel levels the strip in `box` is drawn with (4 for version 2, 16 for version 1)."""
+    y0, x0, y1, x1 = box
+    return np.unique(image[y0, x0:x1])
+
+
 def on_grid_cell_change(rng, image, box):
-    """Change one data cell to another valid color: only the CRC can catch this."""
+    """Change one to four data cells to other valid colors: Reed-Solomon corrects a few such
+    changes; beyond that only the CRC can catch them."""
     image = image.copy()
     cells, at = _data_cells(box)
-    image[at(int(rng.integers(8, cells)))] = rng.integers(0, 16, 3) * 17
+    palette = _palette(image, box)
+    for _ in range(int(rng.integers(1, 5))):
+        image[at(int(rng.integers(8, cells)))] = rng.choice(palette, 3)
     return image
 
 
@@ -83,10 +95,10 @@ def decoy(rng, image, box):
     cell = y1 - y0
     height, width = image.shape[:2]
     if rng.random() < 0.5:
-        colors = np.concatenate([cell_levels(b"")[:8], rng.integers(0, 16, (40, 3)) * 17])
+        colors = np.concatenate([cell_levels(b"")[:8], rng.choice(_palette(image, box), (40, 3))])
     else:
         colors = image[y0, x0:x1:cell].astype(np.int64)
-        colors[int(rng.integers(8, len(colors)))] = rng.integers(0, 16, 3) * 17
+        colors[int(rng.integers(8, len(colors)))] = rng.choice(_palette(image, box), 3)
     strip = np.repeat(np.repeat(colors[None].astype(np.uint8), cell, axis=1), cell, axis=0)
     grown = np.zeros((height + cell + 1, max(width, strip.shape[1] + 1), 3), np.uint8)
     image_top, decoy_top = (0, height + 1) if rng.random() < 0.5 else (cell + 1, 0)
@@ -95,8 +107,18 @@ def decoy(rng, image, box):
     return grown
 
 
-CONTENT_DAMAGES = (noise, bit_flips, overwrite, on_grid_cell_change, swap_cells, color_shift)
-GEOMETRY_DAMAGES = (truncate, scale, decoy)   # applied last: they move the strip
+def _capture(transform):
+    def apply(rng, image, box):
+        return transform(rng, np.asarray(image, np.uint8))
+
+    apply.__name__ = transform.__name__
+    return apply
+
+
+CAPTURES = tuple(_capture(t) for t in (captures.gamma, captures.brightness_contrast, captures.colour_filter,
+                                        captures.subpixel_offset, captures.blur, captures.jpeg))
+CONTENT_DAMAGES = (noise, bit_flips, overwrite, on_grid_cell_change, swap_cells, color_shift) + CAPTURES
+GEOMETRY_DAMAGES = (truncate, scale, decoy, _capture(captures.smooth_scale))   # applied last: they move the strip
 
 
 def damage(rng, canvas: np.ndarray, box) -> tuple[np.ndarray, list[str]]:

@@ -23,6 +23,8 @@ centiseconds, milliseconds, percent = _scaled(U16, 100), _scaled(U32, 1000), _sc
 u8, u16, u32 = _scaled(U8, 1), _scaled(U16, 1), _scaled(U32, 1)
 flag = _maybe(st.booleans())
 auras = st.builds(AuraState, centiseconds, u8)
+cooldown_states = st.builds(CooldownState, centiseconds, u8, u8, flag, flag, flag, flag, flag, centiseconds,
+                            centiseconds)
 
 
 @st.composite
@@ -57,17 +59,23 @@ def random_snapshot(rng: np.random.Generator) -> GameSnapshot:
     def aura():
         return AuraState(value(U16, 100), value(U8))
 
+    def flag():
+        return None if rng.random() < 0.25 else bool(rng.random() < .5)
+
+    def cooldown():
+        return CooldownState(value(U16, 100), value(U8), value(U8), flag(), flag(), flag(), flag(), flag(),
+                             value(U16, 100), value(U16, 100))
+
     num_debuffs = int(rng.integers(0, 4))
     enemies = tuple(
-        EnemyState(value(U32), value(U32), value(10000, 100), None if rng.random() < 0.25 else bool(rng.random() < .5),
-                   tuple(aura() for _ in range(num_debuffs)))
+        EnemyState(value(U32), value(U32), value(10000, 100), flag(), tuple(aura() for _ in range(num_debuffs)))
         for _ in range(int(rng.integers(0, 9))))
     return GameSnapshot(
         spec_id=int(rng.integers(0, 1000)), frame=int(rng.integers(0, 65536)), game_time=value(U32, 1000),
         combat_time=value(U32, 1000), in_combat=bool(rng.random() < .5), gcd_remaining=value(U16, 100),
-        cast_spell_id=value(U32), cast_remaining=value(U16, 100),
+        cast_spell_id=value(U32), cast_remaining=value(U16, 100), assisted_spell_id=value(U32),
         resources=tuple(ResourceState(value(U32), value(U32)) for _ in range(int(rng.integers(0, 3)))),
-        cooldowns=tuple(CooldownState(value(U16, 100), value(U8)) for _ in range(int(rng.integers(0, 12)))),
+        cooldowns=tuple(cooldown() for _ in range(int(rng.integers(0, 12)))),
         buffs=tuple(aura() for _ in range(int(rng.integers(0, 6)))),
         enemies=enemies,
         keystone=KeystoneState(value(U16), value(U8), value(10000, 100), value(U32, 1000), value(U32, 1000)),

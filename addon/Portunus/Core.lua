@@ -9,7 +9,8 @@ local STATE_EVENTS = {
     "PLAYER_TARGET_CHANGED", "NAME_PLATE_UNIT_ADDED", "NAME_PLATE_UNIT_REMOVED", "UNIT_HEALTH",
     "UNIT_SPELLCAST_START", "UNIT_SPELLCAST_STOP", "UNIT_SPELLCAST_SUCCEEDED",
     "UNIT_SPELLCAST_CHANNEL_START", "UNIT_SPELLCAST_CHANNEL_STOP", "CHALLENGE_MODE_START",
-    "SCENARIO_CRITERIA_UPDATE", "PLAYER_SPECIALIZATION_CHANGED",
+    "SCENARIO_CRITERIA_UPDATE", "PLAYER_SPECIALIZATION_CHANGED", "SPELL_UPDATE_USABLE",
+    "SPELL_ACTIVATION_OVERLAY_GLOW_SHOW", "SPELL_ACTIVATION_OVERLAY_GLOW_HIDE",
 }
 
 ns.counter = 0
@@ -38,12 +39,26 @@ function ns.activeSpec()
     return ns.specs and ns.specs[tonumber(id)]
 end
 
+--- Whether the strip, as last drawn, is wider than the screen allows (cells cut off at the edge
+--- would make every frame unreadable).
+function ns.stripOffScreen()
+    local screenWidth = GetPhysicalScreenSize()
+    return ns.stripWidth ~= nil and screenWidth ~= nil and ns.settings.x + ns.stripWidth > screenWidth
+end
+
 function ns.update()
     local settings = ns.settings
     local snapshot = ns.Reader.snapshot(ns.activeSpec(), settings, ns.combatStart)
     local bytes = ns.Frame.encode(snapshot, ns.counter)
     ns.counter = (ns.counter + 1) % 65536
-    ns.Barcode.draw(ns.barcode, ns.Frame.cells(bytes), settings.cellSize, settings.x, settings.y)
+    local cells = ns.Frame.cells(bytes)
+    ns.Barcode.draw(ns.barcode, cells, settings.cellSize, settings.x, settings.y)
+    ns.stripWidth = #cells * settings.cellSize
+    if ns.stripOffScreen() and not ns.warnedWidth then
+        say(string.format("the strip (%d px) runs past the screen's right edge: /portunus enemies N with a smaller N, "
+            .. "or /portunus pos 0 %d", ns.stripWidth, settings.y))
+        ns.warnedWidth = true
+    end
     ns.dirty, ns.sinceUpdate = false, 0
     ns.lastSnapshot = snapshot
 end
@@ -51,7 +66,21 @@ end
 local core = CreateFrame("Frame")
 ns.core = core
 
-core:SetScript("OnEvent", function(_, event, arg1)
+--- What the game tells an addon through events and no API gives back later: the time of the
+--- player's own casts (for cooldown estimates) and proc highlights on clients without the query.
+function ns.remember(event, arg1, _, arg3)
+    local readable = ns.Reader.readable
+    if event == "UNIT_SPELLCAST_SUCCEEDED" and arg1 == "player" then
+        local spellId = readable(arg3)
+        if spellId ~= nil then ns.casts[spellId] = GetTime() end
+    elseif event == "SPELL_ACTIVATION_OVERLAY_GLOW_SHOW" or event == "SPELL_ACTIVATION_OVERLAY_GLOW_HIDE" then
+        local spellId = readable(arg1)
+        if spellId ~= nil then ns.glows[spellId] = (event == "SPELL_ACTIVATION_OVERLAY_GLOW_SHOW") end
+    end
+end
+
+core:SetScript("OnEvent", function(_, event, arg1, arg2, arg3)
+    ns.Reader.guarded(ns.remember, event, arg1, arg2, arg3) -- UNIT_SPELLCAST_SUCCEEDED: unit, castGUID, spellID
     if event == "ADDON_LOADED" and arg1 == addonName then
         PortunusDB = ns.loadSettings(PortunusDB)
         ns.settings = PortunusDB
@@ -104,12 +133,14 @@ function ns.command(message)
         if settings.shown then ns.barcode:Show() else ns.barcode:Hide() end
     elseif verb == "cell" then
         setNumber("cellSize", words[2])
+        ns.warnedWidth = false
     elseif verb == "pos" then
         if setNumber("x", words[2]) then setNumber("y", words[3]) end
     elseif verb == "rate" then
         setNumber("rate", words[2])
     elseif verb == "enemies" then
         setNumber("maxEnemies", words[2])
+        ns.warnedWidth = false
     elseif verb == "spec" then
         local id = words[2]
         if id == "auto" or (tonumber(id) and ns.specs[tonumber(id)]) then
@@ -121,8 +152,9 @@ function ns.command(message)
         end
     elseif verb == "status" then
         local spec = ns.activeSpec()
-        say(string.format("%s, cell %d px at (%d, %d), %d Hz, spec %s, frame %d%s",
-            settings.shown and "shown" or "hidden", settings.cellSize, settings.x, settings.y, settings.rate,
+        say(string.format("%s, cell %d px at (%d, %d), strip %d px wide%s, %d Hz, spec %s, frame %d%s",
+            settings.shown and "shown" or "hidden", settings.cellSize, settings.x, settings.y, ns.stripWidth or 0,
+            ns.stripOffScreen() and " (past the screen's edge!)" or "", settings.rate,
             spec and spec.name or "none (no table for this spec)", ns.counter,
             ns.lastError and (", last API error: " .. tostring(ns.lastError)) or ""))
     else

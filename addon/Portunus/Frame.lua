@@ -1,7 +1,7 @@
--- Portunus frame encoder: GameSnapshot table -> frame bytes -> cell colors.
+-- Portunus frame encoder: GameSnapshot table -> frame bytes -> strip bytes -> cell colors.
 -- Pure Lua 5.1 (no WoW API, no bit library), so the same code runs in every client
--- and under lupa in the tests. The format is docs/protocol.md; portunus/protocol/frame.py
--- is the reference decoder.
+-- and under lupa in the tests. The format is docs/protocol.md (version 2); portunus/protocol/
+-- frame.py and barcode.py are the reference decoder.
 local _, ns = ...
 
 local floor = math.floor
@@ -9,8 +9,9 @@ local Frame = {}
 ns.Frame = Frame
 
 Frame.MAGIC = { 0x50, 0x4E } -- "PN"
-Frame.VERSION = 1
+Frame.VERSION = 2
 Frame.MAX_ENEMIES = 16
+Frame.MAX_TABLE = 64
 
 -- Field kinds: byte size and scale; a value is stored as floor(value * scale + 0.5),
 -- clamped to 0 .. all-ones - 1; all ones means "unknown".
@@ -52,6 +53,28 @@ local function percent(value)
     return value
 end
 
+-- An ability's tri-state flags in one U16, two bits each, the first flag in the top bits:
+-- 0 false, 1 true, 3 unknown (also the three unused slots).
+local COOLDOWN_FLAGS = { "ready", "usable", "overlayed", "estimated", "assisted" }
+
+local function putFlags(out, c)
+    local raw = 0
+    for slot = 1, 8 do
+        local name = COOLDOWN_FLAGS[slot]
+        local value = name and c[name]
+        local bits = 3
+        if value == true then bits = 1 elseif value == false then bits = 0 end
+        raw = raw * 4 + bits
+    end
+    put(out, U16, raw)
+end
+
+local function capped(list, limit)
+    local n = #list
+    if n > limit then n = limit end
+    return n
+end
+
 --- The payload bytes of a snapshot (field order of docs/protocol.md).
 function Frame.payload(s)
     local out = {}
@@ -62,22 +85,33 @@ function Frame.payload(s)
     put(out, CENTISECONDS, s.gcdRemaining)
     put(out, U32, s.castSpellId)
     put(out, CENTISECONDS, s.castRemaining)
-    put(out, U8, #s.resources)
-    for _, r in ipairs(s.resources) do
-        put(out, U32, r.current)
-        put(out, U32, r.maximum)
+    put(out, U32, s.assistedSpellId)
+    local n = capped(s.resources, Frame.MAX_TABLE)
+    put(out, U8, n)
+    for i = 1, n do
+        put(out, U32, s.resources[i].current)
+        put(out, U32, s.resources[i].maximum)
     end
-    put(out, U8, #s.cooldowns)
-    for _, c in ipairs(s.cooldowns) do
+    n = capped(s.cooldowns, Frame.MAX_TABLE)
+    put(out, U8, n)
+    for i = 1, n do
+        local c = s.cooldowns[i]
         put(out, CENTISECONDS, c.remaining)
         put(out, U8, c.charges)
+        put(out, U8, c.maxCharges)
+        putFlags(out, c)
+        put(out, CENTISECONDS, c.sinceCast)
+        put(out, CENTISECONDS, c.duration)
     end
-    put(out, U8, #s.buffs)
-    for _, b in ipairs(s.buffs) do putAura(out, b) end
+    n = capped(s.buffs, Frame.MAX_TABLE)
+    put(out, U8, n)
+    for i = 1, n do putAura(out, s.buffs[i]) end
     local enemies = s.enemies
     local count = #enemies
     if count > Frame.MAX_ENEMIES then count = Frame.MAX_ENEMIES end
-    put(out, U8, s.numDebuffs)
+    local numDebuffs = s.numDebuffs
+    if numDebuffs > Frame.MAX_TABLE then numDebuffs = Frame.MAX_TABLE end
+    put(out, U8, numDebuffs)
     put(out, U8, count)
     for i = 1, count do
         local e = enemies[i]
@@ -85,7 +119,7 @@ function Frame.payload(s)
         put(out, U32, e.maxHealth)
         put(out, PERCENT, percent(e.healthPct))
         putFlag(out, e.inRange)
-        for d = 1, s.numDebuffs do putAura(out, e.debuffs[d]) end
+        for d = 1, numDebuffs do putAura(out, e.debuffs[d]) end
     end
     local k = s.keystone
     put(out, U16, k.mapId)
@@ -110,11 +144,17 @@ for a = 0, 15 do
     end
 end
 
-local function xorByte(a, b)
+local function nibbleXorByte(a, b)
     local high = NIBBLE_XOR[floor(a / 16) * 16 + floor(b / 16)]
     local low = NIBBLE_XOR[(a % 16) * 16 + (b % 16)]
     return high * 16 + low
 end
+
+-- Every WoW client ships the `bit` library (bit.bxor is about 10 times faster here); the
+-- nibble tables are the fallback for a Lua without it (the tests' plain Lua 5.1).
+local xorByte = nibbleXorByte
+if type(bit) == "table" and type(bit.bxor) == "function" then xorByte = bit.bxor end
+Frame.usesBitLibrary = xorByte ~= nibbleXorByte
 
 -- CRC-32 (IEEE 802.3, reflected, as zlib.crc32), with the register kept as 4 bytes.
 local CRC_TABLE = {}
@@ -156,26 +196,127 @@ function Frame.encode(snapshot, counter)
     return out
 end
 
-Frame.SYNC = { 1, 0, 1, 0, 1, 0, 1, 0 } -- white, black, ...
-Frame.LEVEL_STEP = 17
+-- Reed-Solomon over GF(2^8) (polynomial 0x11D, generator 2, first root 2^0), as Python's
+-- reedsolo decodes it: the strip carries the 7 header bytes plus 8 parity bytes, then the
+-- rest of the frame in blocks of at most 239 bytes, each plus 16 parity bytes.
+Frame.HEADER_PARITY, Frame.PARITY, Frame.RS_BLOCK = 8, 16, 255
 
---- Cell colors as levels 0..255: the sync cells, then three nibbles per cell (R, G, B).
-function Frame.cells(bytes)
+local GF_EXP, GF_LOG = {}, {}
+do
+    local x = 1
+    for i = 0, 254 do
+        GF_EXP[i], GF_LOG[x] = x, i
+        x = x * 2
+        if x >= 256 then x = xorByte(x - 256, 0x1D) end
+    end
+end
+
+local function gfMul(a, b)
+    if a == 0 or b == 0 then return 0 end
+    return GF_EXP[(GF_LOG[a] + GF_LOG[b]) % 255]
+end
+
+local GENERATORS = {}
+local function generator(parity) -- coefficients of prod (x - 2^i), i = 0 .. parity - 1, highest first
+    if GENERATORS[parity] then return GENERATORS[parity] end
+    local g = { 1 }
+    for i = 0, parity - 1 do
+        local root, next = GF_EXP[i], {}
+        for j = 1, #g + 1 do
+            local high = g[j] or 0
+            local low = (j > 1) and gfMul(g[j - 1], root) or 0
+            next[j] = xorByte(high, low)
+        end
+        g = next
+    end
+    GENERATORS[parity] = g
+    return g
+end
+
+-- products[parity][j][c] = g_j * c in GF(2^8), for every generator coefficient: the encoder's
+-- inner loop is then one table lookup and one XOR.
+local PRODUCTS = {}
+local function products(parity)
+    if PRODUCTS[parity] then return PRODUCTS[parity] end
+    local g, out = generator(parity), {}
+    for j = 1, parity do
+        local row = {}
+        for c = 0, 255 do row[c] = gfMul(g[j + 1], c) end
+        out[j] = row
+    end
+    PRODUCTS[parity] = out
+    return out
+end
+
+--- The parity bytes of `data` (a list of bytes) for a code with `parity` of them.
+function Frame.rsParity(data, parity)
+    local times = products(parity)
+    local remainder = {}
+    for i = 1, parity do remainder[i] = 0 end
+    for i = 1, #data do
+        local coef = xorByte(data[i], remainder[1])
+        for j = 1, parity - 1 do
+            remainder[j] = xorByte(remainder[j + 1], times[j][coef])
+        end
+        remainder[parity] = times[parity][coef]
+    end
+    return remainder
+end
+
+local function append(out, list, first, last)
+    for i = first, last do out[#out + 1] = list[i] end
+end
+
+--- The bytes the strip carries: the header and its parity, then blocks of the rest with theirs
+--- (as few blocks as fit, sizes differing by at most one, the longer first).
+function Frame.coded(frame)
+    local out, header = {}, {}
+    append(header, frame, 1, 7)
+    append(out, header, 1, 7)
+    append(out, Frame.rsParity(header, Frame.HEADER_PARITY), 1, Frame.HEADER_PARITY)
+    local length = #frame - 7
+    if length == 0 then return out end
+    local blocks = math.ceil(length / (Frame.RS_BLOCK - Frame.PARITY))
+    local base, extra = floor(length / blocks), length % blocks
+    local at = 8
+    for b = 1, blocks do
+        local size = base + ((b <= extra) and 1 or 0)
+        local block = {}
+        append(block, frame, at, at + size - 1)
+        append(out, block, 1, size)
+        append(out, Frame.rsParity(block, Frame.PARITY), 1, Frame.PARITY)
+        at = at + size
+    end
+    return out
+end
+
+Frame.SYNC = { 1, 0, 1, 0, 1, 0, 1, 0 } -- white, black, ...
+Frame.LEVELS = { 0, 85, 170, 255 }       -- a 2-bit symbol s is drawn as LEVELS[s + 1]
+Frame.CALIBRATION = { { 1, 2, 1 }, { 2, 1, 2 } } -- every level between black and white in every channel
+
+--- Cell colors as levels 0..255: the sync cells, the calibration cells, then the strip bytes
+--- as 2-bit symbols, high bits first, three per cell (R, G, B), the last cell padded with 0.
+function Frame.cells(frame)
     local cells = {}
     for _, white in ipairs(Frame.SYNC) do
         local level = white * 255
         cells[#cells + 1] = { level, level, level }
     end
-    local nibbles = {}
-    for i = 1, #bytes do
-        nibbles[#nibbles + 1] = floor(bytes[i] / 16)
-        nibbles[#nibbles + 1] = bytes[i] % 16
+    for _, symbols in ipairs(Frame.CALIBRATION) do
+        cells[#cells + 1] = { Frame.LEVELS[symbols[1] + 1], Frame.LEVELS[symbols[2] + 1], Frame.LEVELS[symbols[3] + 1] }
     end
-    for i = 1, #nibbles, 3 do
+    local symbols, n = {}, 0
+    for _, byte in ipairs(Frame.coded(frame)) do
+        symbols[n + 1] = floor(byte / 64)
+        symbols[n + 2] = floor(byte / 16) % 4
+        symbols[n + 3] = floor(byte / 4) % 4
+        symbols[n + 4] = byte % 4
+        n = n + 4
+    end
+    local levels = Frame.LEVELS
+    for i = 1, n, 3 do
         cells[#cells + 1] = {
-            nibbles[i] * Frame.LEVEL_STEP,
-            (nibbles[i + 1] or 0) * Frame.LEVEL_STEP,
-            (nibbles[i + 2] or 0) * Frame.LEVEL_STEP,
+            levels[symbols[i] + 1], levels[(symbols[i + 1] or 0) + 1], levels[(symbols[i + 2] or 0) + 1],
         }
     end
     return cells

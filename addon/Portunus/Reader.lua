@@ -2,7 +2,11 @@
 -- Every value passes through `readable`: on retail 12.x many combat values are
 -- "secret" (an addon may hold and display them but not compute on them), and a
 -- client may lack an API altogether. Such fields become nil, which the frame sends
--- as "unknown". Nothing here works around the restriction.
+-- as "unknown". Nothing here works around the restriction: the fields the game keeps
+-- readable in combat (cooldown and charge flags, usability, proc highlights, the
+-- player's own casts, Blizzard's assisted-combat pick) are read as such, and a
+-- cooldown's remaining time is only ever *estimated* from the player's own last cast
+-- and a duration read while it was readable, and sent flagged as an estimate.
 local _, ns = ...
 
 local Reader = {}
@@ -11,13 +15,30 @@ ns.Reader = Reader
 local GCD_SPELL = 61304      -- the global cooldown's spell id
 local PERMANENT = 1e9        -- remaining time of an aura without duration (saturates on the wire)
 local MAX_AURAS = 40
+local NEVER_SECRET = 0       -- Enum.SecrecyLevel.NeverSecret
+
+-- What the addon remembers between frames (Core.lua feeds the events):
+ns.casts = ns.casts or {}       -- spell id -> GetTime() of the player's last successful cast
+ns.durations = ns.durations or {} -- spell id -> cooldown or recharge in seconds, last read readable
+ns.glows = ns.glows or {}       -- spell id -> proc highlight shown (from the glow events)
+ns.recharges = ns.recharges or {} -- spell id -> { start = GetTime() the running recharge began, charges = n }
 
 local function readable(value)
     if value == nil then return nil end
-    if issecretvalue and issecretvalue(value) then return nil end
+    if canaccessvalue then
+        if not canaccessvalue(value) then return nil end
+    elseif issecretvalue and issecretvalue(value) then
+        return nil
+    end
     return value
 end
 Reader.readable = readable
+
+local function readableBool(value)
+    value = readable(value)
+    if value == nil then return nil end
+    return value and true or false
+end
 
 -- Run one section; an API a client lacks or an unexpected secret turns the
 -- section's fields unknown instead of raising errors in the player's UI.
@@ -37,26 +58,32 @@ local function remainingOf(start, duration, now)
     return remaining
 end
 
+--- start, duration (nil when secret), isActive, isOnGCD (nil when the client does not say).
 local function spellCooldown(spellId)
     if C_Spell and C_Spell.GetSpellCooldown then
-        local info = C_Spell.GetSpellCooldown(spellId)
-        if readable(info) == nil then return nil end
-        return readable(info.startTime), readable(info.duration), readable(info.isOnGCD)
+        local info = readable(C_Spell.GetSpellCooldown(spellId))
+        if info == nil then return nil end
+        return readable(info.startTime), readable(info.duration), readableBool(info.isActive),
+            readableBool(info.isOnGCD)
     elseif GetSpellCooldown then
         local start, duration = GetSpellCooldown(spellId)
-        return readable(start), readable(duration), nil
+        return readable(start), readable(duration), nil, nil
     end
 end
 
+--- The charge info table's fields, readable ones only; nil for a spell without charges.
 local function spellCharges(spellId)
     if C_Spell and C_Spell.GetSpellCharges then
-        local info = C_Spell.GetSpellCharges(spellId)
-        if readable(info) == nil then return nil end
-        return readable(info.currentCharges), readable(info.maxCharges),
-            readable(info.cooldownStartTime), readable(info.cooldownDuration)
+        local info = readable(C_Spell.GetSpellCharges(spellId))
+        if info == nil then return nil end
+        return { current = readable(info.currentCharges), maximum = readable(info.maxCharges),
+                 start = readable(info.cooldownStartTime), duration = readable(info.cooldownDuration),
+                 active = readableBool(info.isActive) }
     elseif GetSpellCharges then
         local current, maximum, start, duration = GetSpellCharges(spellId)
-        return readable(current), readable(maximum), readable(start), readable(duration)
+        if maximum == nil then return nil end
+        return { current = readable(current), maximum = readable(maximum), start = readable(start),
+                 duration = readable(duration) }
     end
 end
 
@@ -65,20 +92,146 @@ function Reader.gcd(now)
     return remainingOf(start, duration, now), start, duration
 end
 
-function Reader.cooldown(ability, now, gcdStart, gcdDuration)
-    if ability.charges > 1 then
-        local current, maximum, start, duration = spellCharges(ability.spellId)
-        if current == nil then return { remaining = nil, charges = nil } end
-        if maximum ~= nil and current >= maximum then return { remaining = 0, charges = current } end
-        return { remaining = remainingOf(start, duration, now), charges = current }
+local function usable(spellId)
+    if C_Spell and C_Spell.IsSpellUsable then
+        return readableBool((C_Spell.IsSpellUsable(spellId)))
+    elseif IsUsableSpell then
+        return readableBool((IsUsableSpell(spellId)))
     end
-    local start, duration, onGcd = spellCooldown(ability.spellId)
-    if onGcd == true or (start ~= nil and start == gcdStart and duration == gcdDuration) then
-        return { remaining = 0, charges = 1 } -- only the global cooldown: ready when it ends
+end
+
+local function overlayed(spellId)
+    if C_SpellActivationOverlay and C_SpellActivationOverlay.IsSpellOverlayed then
+        return readableBool(C_SpellActivationOverlay.IsSpellOverlayed(spellId))
+    elseif IsSpellOverlayed then
+        return readableBool(IsSpellOverlayed(spellId))
     end
-    local remaining = remainingOf(start, duration, now)
-    if remaining == nil then return { remaining = nil, charges = nil } end
-    return { remaining = remaining, charges = (remaining == 0) and 1 or 0 }
+    return ns.glows[spellId] -- nil until the game showed or hid its glow
+end
+
+--- Blizzard's assisted-combat pick (0 = none) and the set of its rotation spells; nil, nil
+--- on clients without it.
+function Reader.assisted()
+    if not (C_AssistedCombat and C_AssistedCombat.GetNextCastSpell) then return nil, nil end
+    local rotation = {}
+    local spells = C_AssistedCombat.GetRotationSpells and readable(C_AssistedCombat.GetRotationSpells())
+    if spells == nil then
+        rotation = nil
+    else
+        for _, id in ipairs(spells) do
+            id = readable(id)
+            if id ~= nil then rotation[id] = true end
+        end
+    end
+    if C_AssistedCombat.IsAvailable and readable((C_AssistedCombat.IsAvailable())) == false then
+        return 0, rotation
+    end
+    return readable(C_AssistedCombat.GetNextCastSpell(false)) or 0, rotation
+end
+
+--- The spell's cooldown as far as the game lets an addon know it, and what the addon remembers.
+function Reader.cooldown(ability, now, gcdStart, gcdDuration, rotation)
+    local id = ability.spellId
+    local out = { usable = guarded(usable, id), overlayed = guarded(overlayed, id) }
+    if rotation ~= nil then out.assisted = rotation[id] == true end
+    local cast = ns.casts[id]
+    if cast ~= nil then out.sinceCast = now - cast end
+
+    local charges = spellCharges(id)
+    local maximum = 1
+    if charges ~= nil then maximum = charges.maximum end
+    out.maxCharges = maximum
+    local start, duration, active, onGcd = spellCooldown(id)
+    if onGcd == nil and start ~= nil and duration ~= nil and duration > 0 and start == gcdStart
+            and duration == gcdDuration then
+        onGcd = true -- only the global cooldown runs on it
+    end
+    if active == nil and start ~= nil and duration ~= nil then
+        active = start > 0 and duration > 0
+    end
+
+    -- Ready: a charge is there, or only the global cooldown runs (ready when it ends).
+    if onGcd == true then
+        out.ready = true
+    elseif active ~= nil then
+        out.ready = not active
+    end
+
+    -- The duration as last read readable: a running cooldown that is not just the GCD, or a recharge.
+    if charges ~= nil and charges.duration ~= nil and charges.duration > 0 then
+        ns.durations[id] = charges.duration
+    elseif charges == nil and onGcd ~= true and active == true and duration ~= nil and duration > 0 then
+        ns.durations[id] = duration
+    elseif ns.durations[id] == nil and GetSpellBaseCooldown then
+        local base = readable((GetSpellBaseCooldown(id)))
+        if base ~= nil and base > 0 then ns.durations[id] = base / 1000 end
+    end
+    out.duration = ns.durations[id]
+
+    if charges ~= nil and maximum ~= nil and maximum > 1 then
+        Reader.chargedCooldown(out, id, charges, maximum, now)
+    else
+        if out.ready ~= nil then out.charges = out.ready and 1 or 0 end
+        if onGcd == true then
+            out.remaining = 0
+        else
+            out.remaining = remainingOf(start, duration, now)
+        end
+        if out.remaining ~= nil then
+            out.estimated = false
+        elseif out.ready == true then
+            out.remaining, out.estimated = 0, false
+        elseif out.ready == false and cast ~= nil and out.duration ~= nil then
+            local left = out.duration - (now - cast)
+            if left > 0 then out.remaining, out.estimated = left, true end
+        end
+    end
+    return out
+end
+
+--- Charges: the count when readable, else from the flags (none when the cooldown is active,
+--- all when no recharge runs, and for two charges one when a recharge runs); the time to the
+--- next charge when readable, else estimated from when the running recharge began.
+function Reader.chargedCooldown(out, id, charges, maximum, now)
+    local recharging = charges.active
+    if recharging == nil and charges.current ~= nil then recharging = charges.current < maximum end
+    local count = charges.current
+    if count == nil then
+        if out.ready == false then
+            count = 0
+        elseif out.ready == true and recharging == false then
+            count = maximum
+        elseif out.ready == true and recharging == true and maximum == 2 then
+            count = 1
+        end
+    end
+    out.charges = count
+    if recharging == false or (count ~= nil and count >= maximum) then
+        out.remaining, out.estimated = 0, false
+        ns.recharges[id] = nil
+        return
+    end
+    local exact = remainingOf(charges.start, charges.duration, now)
+    if exact ~= nil then
+        out.remaining, out.estimated = exact, false
+        ns.recharges[id] = { start = charges.start, charges = count }
+        return
+    end
+    if recharging ~= true then return end
+    -- The recharge began at the cast that took the spell below its maximum, or when the previous
+    -- charge came back (the addon sees that as the count going up).
+    local record = ns.recharges[id]
+    if record == nil then
+        record = { start = ns.casts[id], charges = count }
+        ns.recharges[id] = record
+    elseif count ~= nil and record.charges ~= nil and count > record.charges then
+        record.start = now
+    end
+    record.charges = count
+    if record.start ~= nil and out.duration ~= nil then
+        local left = out.duration - (now - record.start)
+        if left > 0 then out.remaining, out.estimated = left, true end
+    end
 end
 
 local function auraState(expiration, duration, applications, now)
@@ -97,12 +250,35 @@ local function auraState(expiration, duration, applications, now)
 end
 
 local ABSENT = { remaining = 0, stacks = 0 }
+local UNKNOWN = {}
+
+--- Whether the game may be hiding this aura from addons right now: then "not found" means
+--- unknown, not absent. Clients without C_Secrets hide nothing.
+function Reader.auraMayBeHidden(spellId)
+    if not C_Secrets then return false end
+    if C_Secrets.ShouldSpellAuraBeSecret then
+        local secret = readable(C_Secrets.ShouldSpellAuraBeSecret(spellId))
+        if secret ~= nil then return secret and true or false end
+    end
+    if C_Secrets.GetSpellAuraSecrecy then
+        local level = readable(C_Secrets.GetSpellAuraSecrecy(spellId))
+        if level == NEVER_SECRET then return false end
+        if C_Secrets.ShouldAurasBeSecret then
+            local general = readable(C_Secrets.ShouldAurasBeSecret())
+            if general == false then return false end
+        end
+    end
+    return true
+end
 
 function Reader.playerBuff(spellId, now)
     if C_UnitAuras and C_UnitAuras.GetPlayerAuraBySpellID then
         local aura = C_UnitAuras.GetPlayerAuraBySpellID(spellId)
-        if aura == nil then return ABSENT end
-        if readable(aura) == nil then return { remaining = nil, stacks = nil } end
+        if aura == nil then
+            if Reader.auraMayBeHidden(spellId) then return UNKNOWN end
+            return ABSENT
+        end
+        if readable(aura) == nil then return UNKNOWN end
         return auraState(aura.expirationTime, aura.duration, aura.applications, now)
     end
     for i = 1, MAX_AURAS do
@@ -139,8 +315,14 @@ function Reader.enemyDebuffs(unit, debuffs, now)
         end
     end
     local out = {}
-    for i = 1, #debuffs do
-        out[i] = found[i] or (unknown and { remaining = nil, stacks = nil }) or ABSENT
+    for i, debuff in ipairs(debuffs) do
+        if found[i] then
+            out[i] = found[i]
+        elseif unknown or Reader.auraMayBeHidden(debuff.spellId) then
+            out[i] = UNKNOWN
+        else
+            out[i] = ABSENT
+        end
     end
     return out
 end
@@ -162,14 +344,39 @@ local function hostile(unit)
     return readable(UnitCanAttack("player", unit)) == true and not readable(UnitIsDeadOrGhost(unit))
 end
 
---- Hostile units: the target first, then nameplates in their order.
+--- Whether nameplate `unit` is the target. UnitIsUnit is secret on dungeon maps; then the two
+--- tokens' nameplate frames are compared (the same frame is the same unit). nil: cannot tell.
+function Reader.isTarget(unit)
+    local secretComparison
+    if C_Secrets and C_Secrets.ShouldUnitComparisonBeSecret then
+        secretComparison = readable(C_Secrets.ShouldUnitComparisonBeSecret(unit, "target"))
+    elseif C_Secrets and C_Secrets.CanCompareUnitTokens then -- the name some builds' notes use
+        secretComparison = readable(C_Secrets.CanCompareUnitTokens(unit, "target")) == false
+    end
+    if secretComparison ~= true then
+        local same = readable(UnitIsUnit(unit, "target"))
+        if same ~= nil then return same and true or false end
+    end
+    if C_NamePlate and C_NamePlate.GetNamePlateForUnit then
+        local plate, targetPlate = C_NamePlate.GetNamePlateForUnit(unit), C_NamePlate.GetNamePlateForUnit("target")
+        if plate ~= nil and targetPlate ~= nil then return rawequal(plate, targetPlate) end
+        if plate ~= nil then return false end
+    end
+    return nil
+end
+
+--- Hostile units: the target first, then nameplates in their order, the target's own plate
+--- left out (a plate that cannot be told apart from the target is left out too: counting the
+--- target twice is the worse error for AoE decisions).
 function Reader.enemyUnits(limit)
     local units = {}
-    if hostile("target") then units[1] = "target" end
+    if limit <= 0 then return units end
+    local hasTarget = hostile("target")
+    if hasTarget then units[1] = "target" end
     for i = 1, 40 do
         if #units >= limit then break end
         local unit = "nameplate" .. i
-        if hostile(unit) and not (units[1] == "target" and readable(UnitIsUnit(unit, "target"))) then
+        if hostile(unit) and not (hasTarget and Reader.isTarget(unit) ~= false) then
             units[#units + 1] = unit
         end
     end
@@ -222,14 +429,23 @@ function Reader.keystone()
     for i = 1, (step and readable(step.numCriteria)) or 0 do
         local info = C_ScenarioInfo.GetCriteriaInfo(i)
         if info and readable(info.isWeightedProgress) then
-            local quantity, total = readable(info.quantity), readable(info.totalQuantity)
-            if quantity ~= nil and total ~= nil and total > 0 then out.enemyForcesPct = quantity / total * 100 end
+            -- Weighted progress (enemy forces): `quantity` already is the percentage, as
+            -- Blizzard's own tracker shows it; totalQuantity is the count behind it.
+            local quantity = readable(info.quantity)
+            if quantity ~= nil then out.enemyForcesPct = quantity end
         end
     end
     return out
 end
 
 function Reader.specId()
+    if C_SpecializationInfo and C_SpecializationInfo.GetSpecialization then
+        local index = readable(C_SpecializationInfo.GetSpecialization())
+        if index and C_SpecializationInfo.GetSpecializationInfo then
+            return readable((C_SpecializationInfo.GetSpecializationInfo(index)))
+        end
+    end
+    -- Older clients; retail defines these globals only behind a deprecation setting.
     if GetSpecialization and GetSpecializationInfo then
         local index = readable(GetSpecialization())
         if index then return readable((GetSpecializationInfo(index))) end
@@ -251,6 +467,8 @@ function Reader.snapshot(spec, settings, combatStart)
     s.gcdRemaining = gcdRemaining
     s.castSpellId, s.castRemaining = guarded(Reader.cast, now)
     s.keystone = guarded(Reader.keystone) or {}
+    local pick, rotation = guarded(Reader.assisted)
+    s.assistedSpellId = pick
     if spec == nil then return s end
     for i, resource in ipairs(spec.resources) do
         s.resources[i] = {
@@ -259,7 +477,7 @@ function Reader.snapshot(spec, settings, combatStart)
         }
     end
     for i, ability in ipairs(spec.abilities) do
-        s.cooldowns[i] = guarded(Reader.cooldown, ability, now, gcdStart, gcdDuration) or {}
+        s.cooldowns[i] = guarded(Reader.cooldown, ability, now, gcdStart, gcdDuration, rotation) or {}
     end
     for i, buff in ipairs(spec.buffs) do
         s.buffs[i] = guarded(Reader.playerBuff, buff.spellId, now) or {}

@@ -5,13 +5,13 @@
 """
 
 from portunus.protocol.barcode import cell_levels, decode, draw, encode, locate
-from portunus.protocol.frame import MAX_ENEMIES, VERSION, DecodeError, decode_frame, encode_frame
+from portunus.protocol.frame import MAX_ENEMIES, MAX_TABLE, VERSION, VERSIONS, DecodeError, decode_frame, encode_frame
 from portunus.protocol.json_codec import SnapshotJSONError, snapshot_from_json, snapshot_to_json
 from portunus.protocol.snapshot import (AuraState, CooldownState, EnemyState, GameSnapshot, KeystoneState,
                                         ResourceState)
 
 __all__ = [
     "encode", "decode", "locate", "draw", "cell_levels", "encode_frame", "decode_frame", "DecodeError",
-    "MAX_ENEMIES", "VERSION", "GameSnapshot", "ResourceState", "CooldownState", "AuraState",
+    "MAX_ENEMIES", "MAX_TABLE", "VERSION", "VERSIONS", "GameSnapshot", "ResourceState", "CooldownState", "AuraState",
     "EnemyState", "KeystoneState", "SnapshotJSONError", "snapshot_from_json", "snapshot_to_json",
 ]

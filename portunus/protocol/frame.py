@@ -4,6 +4,11 @@ Every field is a fixed-size big-endian unsigned integer whose all-ones value
 means "unknown". Decoding is strict: a wrong magic, version, length, CRC, an
 out-of-range value or a trailing byte rejects the whole frame, so damage can
 never turn into a believable snapshot.
+
+Version 2 (the addon since issue 17) adds per-ability readiness flags, the
+reported maximum charges, the time since the player's own last cast, the last
+readable cooldown duration, and Blizzard's assisted-combat pick. Version 1 frames
+(older addons) still decode; the fields they lack are None.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from portunus.protocol.snapshot import (AuraState, CooldownState, EnemyState, Ga
                                         ResourceState)
 
 MAGIC = b"PN"
-VERSION = 1
+VERSION = 2                          # what encode_frame writes by default
+VERSIONS = (1, 2)                    # what decode_frame reads
 HEADER = struct.Struct(">2sBHH")     # magic, version, frame counter, payload length
 CRC = struct.Struct(">I")
 MAX_ENEMIES = 16
@@ -36,6 +42,11 @@ PERCENT = ("H", 100)                 # hundredths of a percent, 0..10000
 BOOL = ("B", 1)
 _UNKNOWN = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}
 
+# Version 2 packs an ability's tri-state flags into one U16, two bits each, the first flag in
+# the top bits: 0 false, 1 true, 3 unknown (also every unused slot); 2 is invalid.
+COOLDOWN_FLAGS = ("ready", "usable", "overlayed", "estimated", "assisted")
+_FLAG_BITS = {False: 0, True: 1, None: 3}
+
 
 class _Writer:
     def __init__(self):
@@ -49,6 +60,13 @@ class _Writer:
         else:
             raw = min(max(int(round(float(value) * scale)), 0), unknown - 1)
         self.parts.append(struct.pack(">" + code, raw))
+
+    def flags(self, values) -> None:
+        raw = 0
+        for slot in range(8):
+            value = values[slot] if slot < len(values) else None
+            raw |= _FLAG_BITS[None if value is None else bool(value)] << (14 - 2 * slot)
+        self.parts.append(struct.pack(">H", raw))
 
 
 class _Reader:
@@ -77,6 +95,16 @@ class _Reader:
         value = self.get(BOOL, lambda v: v in (0, 1))
         return None if value is None else bool(value)
 
+    def flags(self, count: int) -> list[Optional[bool]]:
+        raw = self.raw("H")
+        values = []
+        for slot in range(8):
+            bits = (raw >> (14 - 2 * slot)) & 3
+            if bits == 2 or (slot >= count and bits != 3):
+                raise DecodeError(f"invalid flag bits {bits} in slot {slot} at payload byte {self.at}")
+            values.append(None if bits == 3 else bool(bits))
+        return values[:count]
+
     def count(self, limit: int) -> int:
         value = self.raw("B")
         if value > limit:
@@ -88,7 +116,15 @@ def _percent_ok(value: float) -> bool:
     return value <= 100.0
 
 
-def encode_payload(snapshot: GameSnapshot) -> bytes:
+def _percent(value: Optional[float]) -> Optional[float]:
+    """Percentages above 100 (a health read between two updates, a criterion past its total)
+    are sent as 100; below 0 as 0 (every field clamps at 0)."""
+    return None if value is None else min(value, 100.0)
+
+
+def encode_payload(snapshot: GameSnapshot, version: int = VERSION) -> bytes:
+    if version not in VERSIONS:
+        raise ValueError(f"protocol version {version}; this encoder writes {VERSIONS}")
     w = _Writer()
     w.put(U16, snapshot.spec_id)
     w.put(MILLISECONDS, snapshot.game_time)
@@ -97,6 +133,8 @@ def encode_payload(snapshot: GameSnapshot) -> bytes:
     w.put(CENTISECONDS, snapshot.gcd_remaining)
     w.put(U32, snapshot.cast_spell_id)
     w.put(CENTISECONDS, snapshot.cast_remaining)
+    if version >= 2:
+        w.put(U32, snapshot.assisted_spell_id)
     tables = (snapshot.resources, snapshot.cooldowns, snapshot.buffs)
     debuff_count = len(snapshot.enemies[0].debuffs) if snapshot.enemies else 0
     if any(len(table) > MAX_TABLE for table in tables) or debuff_count > MAX_TABLE:
@@ -113,6 +151,11 @@ def encode_payload(snapshot: GameSnapshot) -> bytes:
     for cooldown in snapshot.cooldowns:
         w.put(CENTISECONDS, cooldown.remaining)
         w.put(U8, cooldown.charges)
+        if version >= 2:
+            w.put(U8, cooldown.max_charges)
+            w.flags([getattr(cooldown, name) for name in COOLDOWN_FLAGS])
+            w.put(CENTISECONDS, cooldown.since_cast)
+            w.put(CENTISECONDS, cooldown.duration)
     w.put(U8, len(snapshot.buffs))
     for aura in snapshot.buffs:
         w.put(CENTISECONDS, aura.remaining)
@@ -122,7 +165,7 @@ def encode_payload(snapshot: GameSnapshot) -> bytes:
     for enemy in snapshot.enemies:
         w.put(U32, enemy.health)
         w.put(U32, enemy.max_health)
-        w.put(PERCENT, None if enemy.health_pct is None else min(enemy.health_pct, 100.0))
+        w.put(PERCENT, _percent(enemy.health_pct))
         w.put(BOOL, enemy.in_range)
         for aura in enemy.debuffs:
             w.put(CENTISECONDS, aura.remaining)
@@ -130,21 +173,32 @@ def encode_payload(snapshot: GameSnapshot) -> bytes:
     k = snapshot.keystone
     w.put(U16, k.map_id)
     w.put(U8, k.level)
-    w.put(PERCENT, None if k.enemy_forces_pct is None else min(k.enemy_forces_pct, 100.0))
+    w.put(PERCENT, _percent(k.enemy_forces_pct))
     w.put(MILLISECONDS, k.elapsed)
     w.put(MILLISECONDS, k.time_limit)
     return b"".join(w.parts)
 
 
-def decode_payload(payload: bytes, frame: int = 0) -> GameSnapshot:
+def _cooldown(r: _Reader, version: int) -> CooldownState:
+    remaining, charges = r.get(CENTISECONDS), r.get(U8)
+    if version < 2:
+        return CooldownState(remaining, charges)
+    max_charges = r.get(U8)
+    flags = dict(zip(COOLDOWN_FLAGS, r.flags(len(COOLDOWN_FLAGS))))
+    return CooldownState(remaining, charges, max_charges, since_cast=r.get(CENTISECONDS),
+                         duration=r.get(CENTISECONDS), **flags)
+
+
+def decode_payload(payload: bytes, frame: int = 0, version: int = VERSION) -> GameSnapshot:
     r = _Reader(payload)
     spec_id = r.get(U16)
     game_time, combat_time = r.get(MILLISECONDS), r.get(MILLISECONDS)
     in_combat = r.flag()
     gcd_remaining = r.get(CENTISECONDS)
     cast_spell_id, cast_remaining = r.get(U32), r.get(CENTISECONDS)
+    assisted_spell_id = r.get(U32) if version >= 2 else None
     resources = tuple(ResourceState(r.get(U32), r.get(U32)) for _ in range(r.count(MAX_TABLE)))
-    cooldowns = tuple(CooldownState(r.get(CENTISECONDS), r.get(U8)) for _ in range(r.count(MAX_TABLE)))
+    cooldowns = tuple(_cooldown(r, version) for _ in range(r.count(MAX_TABLE)))
     buffs = tuple(AuraState(r.get(CENTISECONDS), r.get(U8)) for _ in range(r.count(MAX_TABLE)))
     debuff_count = r.count(MAX_TABLE)
     enemies = []
@@ -159,26 +213,31 @@ def decode_payload(payload: bytes, frame: int = 0) -> GameSnapshot:
         raise DecodeError(f"{len(payload) - r.at} bytes left after the last field")
     return GameSnapshot(spec_id=spec_id or 0, frame=frame, game_time=game_time, combat_time=combat_time,
                         in_combat=in_combat, gcd_remaining=gcd_remaining, cast_spell_id=cast_spell_id,
-                        cast_remaining=cast_remaining, resources=resources, cooldowns=cooldowns, buffs=buffs,
+                        cast_remaining=cast_remaining, assisted_spell_id=assisted_spell_id, resources=resources,
+                        cooldowns=cooldowns, buffs=buffs,
                         enemies=tuple(enemies), keystone=keystone)
 
 
-def encode_frame(snapshot: GameSnapshot) -> bytes:
-    """Header + payload + CRC-32 of both; the frame counter is `snapshot.frame` mod 65536."""
-    payload = encode_payload(snapshot)
+def encode_frame(snapshot: GameSnapshot, version: int = VERSION) -> bytes:
+    """Header + payload + CRC-32 of both; the frame counter is `snapshot.frame` mod 65536.
+    Version 1 drops the fields it has no place for."""
+    payload = encode_payload(snapshot, version)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
-    body = HEADER.pack(MAGIC, VERSION, snapshot.frame % 65536, len(payload)) + payload
+    body = HEADER.pack(MAGIC, version, snapshot.frame % 65536, len(payload)) + payload
     return body + CRC.pack(zlib.crc32(body))
 
 
-def frame_length(header: bytes) -> int:
-    """The whole frame's length in bytes from its first HEADER.size bytes (checks magic and version)."""
+def frame_length(header: bytes, expected_version: Optional[int] = None) -> int:
+    """The whole frame's length in bytes from its first HEADER.size bytes (checks magic and
+    version: one of VERSIONS, or `expected_version` when given)."""
     magic, version, _, length = HEADER.unpack(header[:HEADER.size])
     if magic != MAGIC:
         raise DecodeError("no Portunus magic")
-    if version != VERSION:
-        raise DecodeError(f"frame version {version}, this decoder reads version {VERSION}")
+    if expected_version is not None and version != expected_version:
+        raise DecodeError(f"frame version {version} in a version {expected_version} strip")
+    if version not in VERSIONS:
+        raise DecodeError(f"frame version {version}, this decoder reads versions {', '.join(map(str, VERSIONS))}")
     if length > MAX_PAYLOAD:
         raise DecodeError(f"payload length {length} above the limit {MAX_PAYLOAD}")
     return HEADER.size + length + CRC.size
@@ -194,5 +253,5 @@ def decode_frame(data: bytes) -> GameSnapshot:
     body, (crc,) = data[:-CRC.size], CRC.unpack(data[-CRC.size:])
     if zlib.crc32(body) != crc:
         raise DecodeError("CRC-32 mismatch: damaged frame")
-    _, _, counter, _ = HEADER.unpack(body[:HEADER.size])
-    return decode_payload(body[HEADER.size:], frame=counter)
+    _, version, counter, _ = HEADER.unpack(body[:HEADER.size])
+    return decode_payload(body[HEADER.size:], frame=counter, version=version)

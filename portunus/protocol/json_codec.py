@@ -24,7 +24,9 @@ class SnapshotJSONError(ValueError):
 # Per field: "time" (seconds >= 0), "int" (>= 0), "pct" (0..100), "bool", or a nested type / list of it.
 _FIELDS: dict[type, dict[str, Any]] = {
     ResourceState: {"current": "int", "maximum": "int"},
-    CooldownState: {"remaining": "time", "charges": "int"},
+    CooldownState: {"remaining": "time", "charges": "int", "max_charges": "int", "ready": "bool", "usable": "bool",
+                    "overlayed": "bool", "estimated": "bool", "assisted": "bool", "since_cast": "time",
+                    "duration": "time"},
     AuraState: {"remaining": "time", "stacks": "int"},
     EnemyState: {"health": "int", "max_health": "int", "health_pct": "pct", "in_range": "bool",
                  "debuffs": [AuraState]},
@@ -32,8 +34,8 @@ _FIELDS: dict[type, dict[str, Any]] = {
                     "time_limit": "time"},
     GameSnapshot: {"spec_id": "int", "frame": "int", "game_time": "time", "combat_time": "time",
                    "in_combat": "bool", "gcd_remaining": "time", "cast_spell_id": "int", "cast_remaining": "time",
-                   "resources": [ResourceState], "cooldowns": [CooldownState], "buffs": [AuraState],
-                   "enemies": [EnemyState], "keystone": KeystoneState},
+                   "assisted_spell_id": "int", "resources": [ResourceState], "cooldowns": [CooldownState],
+                   "buffs": [AuraState], "enemies": [EnemyState], "keystone": KeystoneState},
 }
 _LIMITS = {"enemies": MAX_ENEMIES}
 _NOT_NULL = {"spec_id", "frame"}

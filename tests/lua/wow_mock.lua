@@ -2,6 +2,12 @@
 -- Secret values are one table whose every arithmetic, comparison, concatenation
 -- or index raises, as the 12.x client does to an addon that computes on one.
 -- `retail = false` removes the retail-only APIs so the Classic fallbacks run.
+-- Retail 12.x behaviours (shared/reference/wow-12-addon-api.md): a hidden aura makes
+-- GetPlayerAuraBySpellID return nothing (C_Secrets says which may be hidden); cooldown
+-- and charge info keep isActive / isOnGCD / maxCharges readable when the times are
+-- secret; UnitIsUnit is secret on a dungeon map (`MOCK.dungeon`); weighted criteria carry
+-- the percentage in `quantity`; GetSpecialization / GetSpecializationInfo are missing
+-- (retail defines them only behind a deprecation setting).
 
 local function refuse() error("computed on a secret value", 2) end
 SECRET = setmetatable({}, {
@@ -20,7 +26,8 @@ function mock_secrets(value)
 end
 
 MOCK = { now = 1000, physicalHeight = 1440, uiScale = 0.71, units = {}, cooldowns = {}, charges = {},
-         playerAuras = {}, power = {}, printed = {} }
+         playerAuras = {}, power = {}, printed = {}, secretAuras = {}, usable = {}, overlayed = {},
+         baseCooldowns = {}, plates = {} }
 FRAMES = {}
 
 local function newRegion(kind, parent)
@@ -82,14 +89,17 @@ end
 
 function GetTime() return MOCK.now end
 function GetPhysicalScreenSize() return MOCK.physicalHeight * 16 / 9, MOCK.physicalHeight end
-function GetSpecialization() return MOCK.specIndex end
-function GetSpecializationInfo(index) if index == MOCK.specIndex then return MOCK.specId end end
+local function getSpecialization() return MOCK.specIndex end
+local function getSpecializationInfo(index) if index == MOCK.specIndex then return MOCK.specId end end
 
 local function unit(token) return MOCK.units[token] end
 function UnitExists(token) return unit(token) ~= nil end
 function UnitCanAttack(_, token) return unit(token) ~= nil and unit(token).canAttack end
 function UnitIsDeadOrGhost(token) return unit(token) ~= nil and unit(token).dead end
-function UnitIsUnit(a, b) return unit(a) ~= nil and unit(b) ~= nil and unit(a).guid == unit(b).guid end
+function UnitIsUnit(a, b)
+    if MOCK.retail ~= false and MOCK.dungeon then return SECRET end
+    return unit(a) ~= nil and unit(b) ~= nil and unit(a).guid == unit(b).guid
+end
 function UnitHealth(token) return unit(token) and unit(token).health or 0 end
 function UnitHealthMax(token) return unit(token) and unit(token).maxHealth or 0 end
 function UnitAffectingCombat() return MOCK.inCombat end
@@ -107,7 +117,7 @@ function GetWorldElapsedTime() local k = MOCK.keystone return 1, k and k.elapsed
 
 local function spellCooldown(id)
     local c = MOCK.cooldowns[id]
-    if c == nil then return { startTime = 0, duration = 0, isEnabled = true, modRate = 1 } end
+    if c == nil then return { startTime = 0, duration = 0, isEnabled = true, isActive = false, modRate = 1 } end
     return c
 end
 local function auraAt(token, index)
@@ -118,13 +128,41 @@ end
 function mock_install_apis()
     if MOCK.retail ~= false then
         issecretvalue = function(value) return rawequal(value, SECRET) end
+        canaccessvalue = nil
+        if not MOCK.noCanAccess then canaccessvalue = function(value) return not rawequal(value, SECRET) end end
+        GetSpecialization, GetSpecializationInfo, GetSpellCooldown, GetSpellCharges, UnitAura = nil, nil, nil, nil, nil
+        C_SpecializationInfo = { GetSpecialization = getSpecialization, GetSpecializationInfo = getSpecializationInfo }
         C_Spell = {
             GetSpellCooldown = spellCooldown,
             GetSpellCharges = function(id) return MOCK.charges[id] end,
             IsSpellInRange = function(_, token) local u = unit(token) return u and u.inRange end,
+            IsSpellUsable = function(id) return MOCK.usable[id], false end,
         }
+        C_SpellActivationOverlay = { IsSpellOverlayed = function(id) return MOCK.overlayed[id] end }
+        C_AssistedCombat = {
+            GetNextCastSpell = function() return MOCK.assisted and MOCK.assisted.pick end,
+            GetRotationSpells = function() return MOCK.assisted and MOCK.assisted.rotation or {} end,
+            IsAvailable = function() return MOCK.assisted ~= nil, "" end,
+        }
+        C_Secrets = {
+            ShouldSpellAuraBeSecret = function(id) return MOCK.secretAuras[id] == true end,
+            ShouldUnitComparisonBeSecret = function() return MOCK.dungeon == true end,
+        }
+        C_NamePlate = {
+            GetNamePlateForUnit = function(token)
+                local u = unit(token)
+                if u == nil or u.guid == nil then return nil end
+                MOCK.plates[u.guid] = MOCK.plates[u.guid] or { guid = u.guid }
+                return MOCK.plates[u.guid]
+            end,
+        }
+        GetSpellBaseCooldown = function(id) return MOCK.baseCooldowns[id], 1500 end
         C_UnitAuras = {
-            GetPlayerAuraBySpellID = function(id) return MOCK.playerAuras[id] end,
+            -- A hidden aura is not returned at all, whether the player has it or not.
+            GetPlayerAuraBySpellID = function(id)
+                if MOCK.secretAuras[id] then return nil end
+                return MOCK.playerAuras[id]
+            end,
             GetAuraDataByIndex = auraAt,
         }
         C_ChallengeMode = {
@@ -137,7 +175,11 @@ function mock_install_apis()
             GetCriteriaInfo = function(i) return MOCK.keystone.criteria[i] end,
         }
     else
-        issecretvalue, C_Spell, C_UnitAuras, C_ChallengeMode, C_ScenarioInfo = nil, nil, nil, nil, nil
+        issecretvalue, canaccessvalue, C_Spell, C_UnitAuras, C_ChallengeMode, C_ScenarioInfo = nil, nil, nil, nil, nil, nil
+        C_SpecializationInfo, C_SpellActivationOverlay, C_AssistedCombat, C_Secrets = nil, nil, nil, nil
+        C_NamePlate, GetSpellBaseCooldown = nil, nil
+        GetSpecialization, GetSpecializationInfo = getSpecialization, getSpecializationInfo
+        IsUsableSpell = function(id) return MOCK.usable[id], false end
         GetSpellCooldown = function(id) local c = spellCooldown(id) return c.startTime, c.duration, 1 end
         GetSpellCharges = function(id)
             local c = MOCK.charges[id]
