@@ -31,6 +31,7 @@ class Env:
     stats: PlayerStats
     expected_value: bool = False
     notes: tuple[str, ...] = ()   # what the character's loadout could not model (items without data, ...)
+    profile: CharacterProfile | None = None   # the character (APLs read its items: trinket.1.is.NAME)
 
     @property
     def num_actions(self) -> int:
@@ -165,4 +166,5 @@ def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | N
         spec = load_spec(spec, talents, items)
     fight = patchwerk() if fight is None else fight
     return Env(spec=spec, fight=fight, fight_tables=fight.tables(float(spec.settings.get("nominal_dps", 1.0))),
-               stats=profile_stats(spec, profile, raid_buffs), expected_value=expected_value, notes=tuple(notes))
+               stats=profile_stats(spec, profile, raid_buffs), expected_value=expected_value, notes=tuple(notes),
+               profile=profile)

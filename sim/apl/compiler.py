@@ -22,6 +22,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from portunus.inputs import read_text
 from portunus.errors import InputError, closest
 from portunus.profile import CharacterProfile
 from sim import engine
@@ -385,11 +386,7 @@ def load_apl(env: Env, path: str | Path | None = None, profile: CharacterProfile
             raise InputError(f"spec {env.spec.name} ships no default APL; give one with --apl")
         path = Path(env.spec.path).parent / default
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read APL: {error.strerror}", str(path)) from None
-    apl = Apl(text, env, str(path), profile)
+    apl = Apl(read_text(path, "APL"), env, str(path), profile)
     if apl.warning and warn is not None:
         warn(apl.warning)
     return apl

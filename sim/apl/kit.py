@@ -54,6 +54,7 @@ class Kit:
     """A character's kit as an APL sees it; collects what the APL names but Portunus skips."""
 
     def __init__(self, env: Env, profile: CharacterProfile | None = None):
+        profile = profile if profile is not None else env.profile
         self.env, self.spec = env, env.spec
         spec = self.spec
         names = simc_names()
