@@ -302,7 +302,10 @@ def _modify(entry: dict, fields: dict, rank: int, where: str, path: str, text: s
                 merged[k] = merged.get(k, 0) + v
             entry[field] = merged
         else:
-            base = old if old is not None else (1.0 if op == "multiply" else 0.0)
+            if old is None and op == "add":
+                raise InputError(f"[[modifier]] {where}.{field}: the entry sets no '{field}' to add to: "
+                                 f"write its value in the entry", path, line)
+            base = old if old is not None else 1.0
             if isinstance(base, bool) or not isinstance(base, (int, float)):
                 raise InputError(f"[[modifier]] {where}.{field}: cannot {op} {base!r}", path, line)
             entry[field] = base + value if op == "add" else base * value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -29,13 +30,18 @@ import pytest  # noqa: E402
 import sim  # noqa: E402
 from portunus.profile import parse_profile  # noqa: E402
 
-# Round numbers so expected damage can be computed by hand:
-# Strength (200 base + 1800 gear) x 1.05 = 2100 attack power; 5 % base crit;
-# no haste, no versatility; 8 base mastery points (+10.8 %); weapon 250 dps, 3.6 s.
-TEST_PROFILE = """
+# Round numbers so expected damage can be computed by hand. The character has the baseline
+# kit and a few talents that change no number (tests that need a talent add it with
+# `profile_with(talents=...)`); sims built with `make_test_env` leave out raid buffs.
+# Strength (base + 1800 gear) x 1.05 plus the weapon's 250 dps x 6 is attack power; spell power
+# is 96 % of it; 5 % base crit; no haste, no versatility; 8 base mastery points (+10.8 %).
+BASE_TALENTS = ("final_verdict,divine_storm,blade_of_justice,wake_of_ashes,avenging_wrath,divine_toll,"
+                "execution_sentence,expurgation,art_of_war,divine_purpose")
+TEST_PROFILE = f"""
 paladin="Tester"
 level=90
 spec=retribution
+talents={BASE_TALENTS}
 gear_strength=1800
 gear_crit_rating=0
 gear_haste_rating=0
@@ -43,17 +49,30 @@ gear_mastery_rating=0
 gear_versatility_rating=0
 main_hand=,id=1,weapon=2h_3.60speed_900min_900max
 """
-ATTACK_POWER = 2100.0
+BASE_STRENGTH = sim.load_spec("retribution_paladin").settings["base_primary_stat"]  # an estimate: read, not typed
+ATTACK_POWER = (BASE_STRENGTH + 1800.0) * 1.05 + 250.0 * 6.0
+SPELL_POWER = 0.96 * ATTACK_POWER   # 1258011#1
 MASTERY = 1.0 + 8 * 0.0135
 EXPECTED_CRIT = 1.05          # expected-value crit factor at 5 % crit, x2 damage
-ARMOR = 0.70                  # physical damage after 30 % armor
+ARMOR = 0.70 * 1.0            # physical damage after 30 % armor (no Mystic Touch without raid buffs)
 
 
-def profile_with(**gear):
+def profile_with(talents: str = "", **gear):
+    """The test character with more talents (comma-separated names) or gear ratings."""
     text = TEST_PROFILE
+    if talents:
+        text = text.replace(f"talents={BASE_TALENTS}", f"talents={BASE_TALENTS},{talents}")
     for key, value in gear.items():
         text = text.replace(f"gear_{key}=0", f"gear_{key}={value}")
     return parse_profile(text, "test.simc")
+
+
+def make_test_env(profile, fight=None, expected_value=True):
+    """The test character in a fight without raid buffs or Bloodlust (hand-computable numbers)."""
+    if fight is None:
+        fight = sim.patchwerk(bloodlust_at=None)
+    fight = dataclasses.replace(fight, raid_debuffs=False, bloodlust_at=None)
+    return sim.make("retribution_paladin", profile, fight, expected_value=expected_value, raid_buffs=False)
 
 
 @pytest.fixture(scope="session")
