@@ -849,6 +849,12 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     buff_ticks = jnp.where(buff_ticking, jnp.floor((buff_window - state.buff_tick + EPSILON)
                                                    / jnp.maximum(buff_period, 1e-3)) + 1.0, 0.0)
     tick_spells = jnp.sum(buff_ticks[:, None] * t.buff_tick_deals, axis=0) + swings * t.auto_attack_spell  # [T]
+    if np.any(np.asarray(spec.tables.debuff_tick_deals)):  # static: damage over time that sets off spells
+        gate = np.asarray(spec.tables.debuff_tick_requires)
+        allowed = jnp.where(jnp.asarray(gate.any(axis=1)).reshape((-1,) + (1,) * rank),
+                            sparse_any(gate, buff_on), True)  # [D]
+        per_debuff = jnp.where(allowed, jnp.sum(ticks, axis=0), 0.0)  # ticks of each debuff, all enemies
+        tick_spells = tick_spells + sparse_sum(np.asarray(spec.tables.debuff_tick_deals).T, per_debuff)
 
     debuff_left = jnp.maximum(state.debuff_remaining - dt, 0.0)
     state = state.replace(

@@ -64,7 +64,7 @@ DEBUFF_KEYS = CONDITION_KEYS | {
     "name", "spell_id", "duration", "damage_taken_multiplier", "affects", "consumed_by", "max_stacks",
     "stacks_per_application", "tick_period", "tick_hasted", "tick_coefficient", "scales_with", "school",
     "mastery", "mastery_scale", "damage_multiplier", "rolling", "expire_coefficient", "accumulate_fraction",
-    "label",
+    "label", "tick_deals", "tick_deals_requires_buffs",
 }
 PROC_KEYS = CONDITION_KEYS | {
     "name", "spell_id", "trigger", "chance", "chance_bonus_on_crit", "chance_per_mastery_point", "on_crit",
@@ -659,6 +659,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         debuff_tick_hasted=np.zeros(D, bool), debuff_tick_coefficient=f32(D),
         debuff_rolling=np.zeros(D, bool), debuff_expire_coefficient=f32(D),
         debuff_accumulate_fraction=f32(D), debuff_uses_spell_power=np.zeros(D, bool),
+        debuff_tick_deals=f32(D, T), debuff_tick_requires=np.zeros((D, B), bool),
     )
     debuff_labels = []
     for i, entry in enumerate(reader.debuffs):
@@ -685,6 +686,10 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         d["debuff_accumulate_fraction"][i] = reader.number(entry, "accumulate_fraction", 0.0, "debuff", i, high=10)
         scales = reader.choice(entry, "scales_with", "attack_power", ("attack_power", "spell_power"), "debuff", i)
         d["debuff_uses_spell_power"][i] = scales == "spell_power"
+        for name, count in reader.table(entry, "tick_deals", spell_names, "debuff", i, "spell", low=0, high=20).items():
+            d["debuff_tick_deals"][i, spell_names.index(name)] = count
+        d["debuff_tick_requires"][i] = _mask(
+            reader.names(entry, "tick_deals_requires_buffs", buff_names, "debuff", i, "buff"), buff_names)
         _read_source(reader, entry, "debuff", i, t, source, default_school="physical")
 
     trigger_columns = ability_names + [AUTO_ATTACK, HOLY_POWER_SPENT] + spell_names

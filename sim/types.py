@@ -130,6 +130,8 @@ class SpecTables:
     debuff_expire_coefficient: jax.Array
     debuff_accumulate_fraction: jax.Array
     debuff_uses_spell_power: jax.Array  # bool
+    debuff_tick_deals: jax.Array     # [D, T] spells each tick sets off (on the enemy it burns)
+    debuff_tick_requires: jax.Array  # bool [D, B]: ... only while one of these buffs is up (none listed: always)
     # Proc [P]; trigger columns C = abilities, auto attack, resource spent, spells
     proc_trigger: jax.Array          # f32 [P, C]
     proc_on_crit: jax.Array          # bool: only the trigger's crits count
