@@ -8,7 +8,7 @@ globals = { "PortunusDB", "SLASH_PORTUNUS1", "SlashCmdList" }
 read_globals = {
     "C_AssistedCombat", "C_ChallengeMode", "C_NamePlate", "C_ScenarioInfo", "C_Secrets", "C_SpecializationInfo",
     "C_Spell", "C_SpellActivationOverlay", "C_UnitAuras", "CreateFrame", "GetPhysicalScreenSize",
-    "GetSpecialization", "GetSpecializationInfo", "GetSpellBaseCooldown", "GetSpellCharges", "GetSpellCooldown",
+    "GetInventoryItemCooldown", "GetSpecialization", "GetSpecializationInfo", "GetSpellBaseCooldown", "GetSpellCharges", "GetSpellCooldown",
     "GetSpellInfo", "GetTime", "GetWorldElapsedTime", "IsSpellInRange", "IsSpellOverlayed", "IsUsableSpell",
     "UIParent", "UnitAffectingCombat", "UnitAura", "UnitCanAttack", "UnitCastingInfo", "UnitChannelInfo",
     "UnitExists", "UnitHealth", "UnitHealthMax", "UnitIsDeadOrGhost", "UnitIsUnit", "UnitPower", "UnitPowerMax",

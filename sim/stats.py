@@ -61,6 +61,9 @@ def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str
     """
     from portunus.talents import read_talents
 
+    if profile.spec_key != spec_settings["name"]:
+        raise InputError(f"profile is a {profile.spec} {profile.class_name}, but the spec is {spec_settings['name']}",
+                         profile.source)
     notes: list[str] = []
     text = profile.talents.strip()
     if text in ("", "default"):

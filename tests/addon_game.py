@@ -15,6 +15,7 @@ import math
 
 from hypothesis import strategies as st
 
+from portunus.addon_tables import ITEM_SLOTS
 from portunus.protocol import AuraState, CooldownState, EnemyState, GameSnapshot, KeystoneState, ResourceState
 from tests.addon_harness import SECRET
 
@@ -34,7 +35,7 @@ def _percent_on_wire(value: float) -> float:
 
 
 @st.composite
-def games(draw, spec, retail: bool = True, max_enemies: int = 8):
+def games(draw, spec, retail: bool = True, max_enemies: int = 4):   # the addon's default
     """(game for MOCK, expected snapshot). With retail=False nothing is secret (Classic)."""
     secret = (lambda: draw(st.booleans())) if retail else (lambda: False)
     now = draw(st.integers(10_000_000, 4_000_000_000)) / 1000
@@ -70,8 +71,16 @@ def games(draw, spec, retail: bool = True, max_enemies: int = 8):
     overlayed = {}
     rotation = [spell for spell in spec.ability_spell_ids if retail and draw(st.booleans())]
     cooldowns = []
-    for spell, max_charges in zip(spec.ability_spell_ids, spec.tables.max_charges.tolist()):
+    game["items"] = {}
+    for spell, max_charges, item in zip(spec.ability_spell_ids, spec.tables.max_charges.tolist(), spec.ability_items):
         timing_secret = secret()
+        if item in ITEM_SLOTS:
+            # An on-use trinket: its slot's cooldown; usable, glow and the assistant do not apply.
+            info, cooldown = _single(draw, now, None, timing_secret, retail)
+            game["items"][ITEM_SLOTS[item]] = info
+            # Hidden times leave it unknown: an item has no isActive flag to read instead.
+            cooldowns.append(CooldownState(None, None, 1) if timing_secret else cooldown)
+            continue
         flags = {"usable": draw(st.booleans()),
                  "overlayed": draw(st.booleans()) if retail else None,
                  "assisted": (spell in rotation) if retail else None}
@@ -96,6 +105,9 @@ def games(draw, spec, retail: bool = True, max_enemies: int = 8):
         secret_auras[spell] = retail and draw(st.booleans())
     game["secretAuras"] = secret_auras
     for spell in spec.buff_spell_ids:
+        if spell == 0:   # an item's buff: the addon cannot know its spell
+            buffs.append(AuraState(None, None))
+            continue
         kind = draw(st.sampled_from(["absent", "present", "permanent"] + (["secret"] if retail else [])))
         if secret_auras[spell]:
             # 12.x hides the aura: GetPlayerAuraBySpellID returns nothing whether it is there or

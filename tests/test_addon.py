@@ -259,14 +259,15 @@ def test_luacheck_finds_nothing():
 
 
 def test_a_strip_wider_than_the_screen_is_reported():
-    """16 enemies at 3 px cells do not fit a 1920 px wide screen: the addon says so once."""
+    """16 enemies at 3 px cells do not fit a 1920 px wide screen: the addon says so once (the
+    default, 4 enemies, is 1851 px)."""
     addon = Addon()
     addon.set_game({"physicalHeight": 1080, "specIndex": 1, "specId": SPEC.wow_spec_id, "units": {
         f"nameplate{i}": {"canAttack": True, "dead": False, "guid": f"Creature-{i}", "health": 1, "maxHealth": 2,
                           "auras": []} for i in range(1, 17)}})
     addon.fire("ADDON_LOADED", "Portunus")
     addon.tick()
-    assert "past the screen" not in addon.command("status")     # 8 enemies: 1518 px
+    assert "past the screen" not in addon.command("status")     # 4 enemies: 1851 px
     before = len(addon.g.MOCK.printed)
     addon.command("enemies 16")
     addon.tick()

@@ -23,7 +23,7 @@ from sim.apl.kit import ALIASES_KEY, Kit
 from sim.rollout import rollout
 from sim.spec import compile_spec
 from sim.stats import loadout
-from tests.conftest import TEST_PROFILE
+from tests.conftest import BASE_TALENTS, TEST_PROFILE
 
 # What the spec file maps from SimC's names (the key the spec file carries, added here when
 # the shipped file does not have it yet).
@@ -34,7 +34,7 @@ trinket2=algethar_puzzle_box,id=193701,ilevel=289
 potion=lights_potential_2
 external_buffs=power_infusion
 """
-PROFILE = parse_profile(TEST_PROFILE + ITEMS, "items.simc")
+PROFILE = parse_profile(TEST_PROFILE.replace(BASE_TALENTS, BASE_TALENTS + ",lights_guidance") + ITEMS, "items.simc")
 
 
 def make_env(fight, profile=PROFILE):

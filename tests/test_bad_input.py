@@ -79,9 +79,9 @@ SPEC_TEXT = (SPEC_DIR / "retribution_paladin.toml").read_text()
 @pytest.mark.parametrize("old, new, message", [
     ('applies_debuffs = ["expurgation"]', 'applies_debuffs = ["expurgaton"]',
      "unknown debuff 'expurgaton' in 'applies_debuffs' (did you mean 'expurgation'?)"),
-    ("coefficient = 1.4 ", "coefficient = \"big\" ", "'coefficient' must be a number"),
+    ("coefficient = 1.4 ", "coefficient = \"big\" ", "'coefficient' must be a finite number"),
     ('gain = { holy_power = 1 }      # 220637', 'gain = { holy_powr = 1 }', "unknown resource 'holy_powr'"),
-    ('targets = "primary"', 'targets = "cone"', "'targets' = 'cone': expected one of"),
+    ('targets = "all"', 'targets = "cone"', "'targets' = 'cone': expected one of"),
     ("cooldown_hasted = true", "cooldown_hastd = true", "unknown key 'cooldown_hastd'"),
 ])
 def test_malformed_spec_names_the_entry_and_line(old, new, message):

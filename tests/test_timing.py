@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import pytest
 
 import sim
-from tests.conftest import act, jit_step, profile_with, with_resources
+from tests.conftest import act, jit_step, make_test_env, profile_with, with_resources
 
 
 def make_env(profile, fight=None):
-    return sim.make("retribution_paladin", profile, fight or sim.patchwerk(), expected_value=True)
+    return make_test_env(profile, fight)
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,12 @@ def test_gcd_is_hasted_with_a_floor(env, hasted):
 
 
 def test_charges_and_recharge(env):
-    cs = index(env, "crusader_strike")
+    cs = env.spec.ability_names.index("crusader_strike")
     state = act(env, env.init(jax.random.key(0)), "crusader_strike")
     assert int(state.charges[cs]) == 1 and float(state.recharge[cs]) == pytest.approx(6.0 - 1.5)
     state = act(env, state, "crusader_strike")
     assert int(state.charges[cs]) == 0 and float(state.recharge[cs]) == pytest.approx(3.0)
-    assert not bool(state.legal_action_mask[cs])
+    assert not bool(state.legal_action_mask[index(env, "crusader_strike")])
     while float(state.time) < 6.0:
         state = act(env, state, "wait")
     assert float(state.time) == pytest.approx(6.0)  # the wait ends when the charge is back
@@ -53,12 +53,12 @@ def test_charges_and_recharge(env):
 
 
 def test_hasted_cooldown(hasted):
-    judgment = index(hasted, "judgment")
+    judgment = hasted.spec.ability_names.index("judgment")
     state = act(hasted, hasted.init(jax.random.key(0)), "judgment")
     assert float(state.recharge[judgment]) == pytest.approx(11.0 / 1.2 - 1.25, abs=1e-4)
     # Wake of Ashes' cooldown is not hasted.
     state = act(hasted, hasted.init(jax.random.key(0)), "wake_of_ashes")
-    assert float(state.recharge[index(hasted, "wake_of_ashes")]) == pytest.approx(30.0 - 1.5)
+    assert float(state.recharge[hasted.spec.ability_names.index("wake_of_ashes")]) == pytest.approx(30.0 - 1.5)
 
 
 def test_holy_power_gain_cap_and_spend(env):
@@ -80,10 +80,11 @@ def test_avenging_wrath_expires(env):
     assert not bool(state.legal_action_mask[index(env, "hammer_of_wrath")])
 
 
-def test_expected_value_procs_fire_once_per_whole_proc(env):
+def test_expected_value_procs_fire_once_per_whole_proc():
     """Empyrean Power: 15 % per Crusader Strike, so the 7th strike (7 x 0.15 >= 1) gives it."""
+    env = make_env(profile_with("empyrean_power"))
     empyrean = env.spec.buff_names.index("empyrean_power")
-    cs = index(env, "crusader_strike")
+    cs = env.spec.ability_names.index("crusader_strike")
     state = env.init(jax.random.key(0))
     for strike in range(1, 8):
         state = state.replace(charges=state.charges.at[cs].set(2))
@@ -98,11 +99,12 @@ def test_expected_value_procs_fire_once_per_whole_proc(env):
 def test_illegal_action_is_a_flagged_wait(env):
     state = env.init(jax.random.key(0))
     fv = index(env, "final_verdict")
+    ability = env.spec.ability_names.index("final_verdict")
     assert not bool(state.legal_action_mask[fv])
     after = jit_step(env)(state, fv)
     assert bool(after.illegal_action)
-    assert float(after.damage_by_source[fv]) == 0.0
-    assert int(after.casts[fv]) == 0 and int(after.casts[env.wait_action]) == 1
+    assert float(after.damage_by_source[ability]) == 0.0
+    assert int(after.casts[ability]) == 0 and int(after.casts[env.spec.num_abilities]) == 1
     assert float(after.resources[0]) == 0.0
     for bad in (-1, env.num_actions):
         assert bool(jit_step(env)(state, bad).illegal_action)

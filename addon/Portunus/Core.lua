@@ -2,7 +2,9 @@
 -- The addon only reads game state and draws colored squares; it never acts for the player.
 local addonName, ns = ...
 
-local DEFAULTS = { shown = true, cellSize = 3, x = 0, y = 0, spec = "auto", rate = 10, maxEnemies = 8 }
+-- 4 enemies: the Retribution strip (17 abilities, 26 buffs, 6 debuffs per enemy) is 1851 px wide at
+-- 3 px cells, which fits a 1920 px screen; 8 enemies need 2379 px.
+local DEFAULTS = { shown = true, cellSize = 3, x = 0, y = 0, spec = "auto", rate = 10, maxEnemies = 4 }
 local LIMITS = { cellSize = { 1, 16 }, rate = { 2, 60 }, maxEnemies = { 0, 16 }, x = { 0, 10000 }, y = { 0, 10000 } }
 local STATE_EVENTS = {
     "SPELL_UPDATE_COOLDOWN", "SPELL_UPDATE_CHARGES", "UNIT_AURA", "UNIT_POWER_FREQUENT",

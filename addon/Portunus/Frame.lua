@@ -66,7 +66,9 @@ local function putFlags(out, c)
         if value == true then bits = 1 elseif value == false then bits = 0 end
         raw = raw * 4 + bits
     end
-    put(out, U16, raw)
+    -- Written as raw bits: every flag unknown is 0xFFFF, which `put` would read as its
+    -- "unknown" sentinel and clamp to 0xFFFE (an invalid last slot).
+    if raw == 65535 then put(out, U16, nil) else put(out, U16, raw) end
 end
 
 local function capped(list, limit)

@@ -130,7 +130,22 @@ function Reader.assisted()
 end
 
 --- The spell's cooldown as far as the game lets an addon know it, and what the addon remembers.
+-- An equipped item's cooldown (an on-use trinket): GetInventoryItemCooldown for its slot.
+function Reader.itemCooldown(slot, now)
+    local start, duration = GetInventoryItemCooldown("player", slot)
+    start, duration = readable(start), readable(duration)
+    local remaining = remainingOf(start, duration, now)
+    local out = { maxCharges = 1 }
+    if duration ~= nil and duration > 0 then out.duration = duration end
+    if remaining ~= nil then
+        out.remaining, out.estimated, out.ready = remaining, false, remaining <= 0
+        out.charges = out.ready and 1 or 0
+    end
+    return out
+end
+
 function Reader.cooldown(ability, now, gcdStart, gcdDuration, rotation)
+    if ability.itemSlot ~= nil then return Reader.itemCooldown(ability.itemSlot, now) end
     local id = ability.spellId
     local out = { usable = guarded(usable, id), overlayed = guarded(overlayed, id) }
     if rotation ~= nil then out.assisted = rotation[id] == true end
@@ -272,6 +287,7 @@ function Reader.auraMayBeHidden(spellId)
 end
 
 function Reader.playerBuff(spellId, now)
+    if spellId == 0 then return UNKNOWN end   -- an item's buff: its spell depends on the item worn
     if C_UnitAuras and C_UnitAuras.GetPlayerAuraBySpellID then
         local aura = C_UnitAuras.GetPlayerAuraBySpellID(spellId)
         if aura == nil then

@@ -125,6 +125,12 @@ local function auraAt(token, index)
     return u and u.auras and u.auras[index]
 end
 
+GetInventoryItemCooldown = function(_, slot)
+    local c = MOCK.items and MOCK.items[slot]
+    if c == nil then return 0, 0, 1 end
+    return c.startTime, c.duration, 1
+end
+
 function mock_install_apis()
     if MOCK.retail ~= false then
         issecretvalue = function(value) return rawequal(value, SECRET) end
