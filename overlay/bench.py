@@ -33,11 +33,12 @@ def bench_overlay(simulations=(64, 256), refreshes: int = 40, warmup: int = 3, m
     import sim
     from portunus.protocol import encode
 
-    config = OverlayConfig(x=0, y=0, policy=mode, width=1260)   # room for the strip beside the overlay
+    snapshots = sim.sample_snapshots(warmup + refreshes)
+    strip = max(encode(snapshot, 3).shape[1] for snapshot in snapshots)
+    config = OverlayConfig(x=0, y=0, policy=mode, width=max(1260, strip + 40))   # room for the strip in the window
     env = live_env()
     worker = PlannerWorker(env, Recommender(env), ScreenSource(None, config.stale_ms), settings_from(config))
     app = OverlayApp(env, worker, config)
-    snapshots = sim.sample_snapshots(warmup + refreshes)
     rows = []
     app.build()
     try:

@@ -38,7 +38,7 @@ def _free_display() -> int:
 
 
 @contextlib.contextmanager
-def virtual_display(width: int = 1280, height: int = 800):
+def virtual_display(width: int = 2560, height: int = 1440):
     """Start Xvfb on a free display, point DISPLAY at it, stop it afterwards.
     Uses the existing display when DISPLAY is already set."""
     if os.environ.get("DISPLAY"):

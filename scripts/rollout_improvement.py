@@ -64,7 +64,7 @@ def action_values(env, apl, horizon: int, samples: int, phases: int = 0):
     """(state, key) -> value of every action [A+1] (-inf where illegal)."""
     model = dataclasses.replace(env, expected_value=True) if samples == 0 else env
     tables = env.fight_tables
-    nominal = float(env.spec.settings.get("nominal_dps", 1.0))
+    nominal = float(env.nominal_dps)
 
     def model_step(state, action):
         with expected_crits():

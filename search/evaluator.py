@@ -54,7 +54,7 @@ def rollout_value(env: Env, apl, steps: int):
     batch-last layout (sim/rollout.py), the APL included (`apl.batch_last`)."""
     f = env.fight_tables
     num_pulls = env.fight.num_pulls
-    nominal = float(env.spec.settings.get("nominal_dps", 1.0))
+    nominal = float(env.nominal_dps)
     enemies = jnp.sum(f.pull_health > 0, axis=1)
     later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
 

@@ -13,6 +13,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from portunus.errors import InputError
 from portunus.profile import CharacterProfile, load_profile
 from sim import engine
 from sim.fights import Fight, patchwerk
@@ -32,6 +33,7 @@ class Env:
     expected_value: bool = False
     notes: tuple[str, ...] = ()   # what the character's loadout could not model (items without data, ...)
     profile: CharacterProfile | None = None   # the character (APLs read its items: trinket.1.is.NAME)
+    nominal_dps: float = 1.0      # the steady damage rate rewards are scaled by and search extrapolates with
 
     @property
     def num_actions(self) -> int:
@@ -149,14 +151,18 @@ class Env:
 
 
 def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | None = None,
-         fight: Fight | None = None, expected_value: bool = False, raid_buffs: bool = True) -> Env:
+         fight: Fight | None = None, expected_value: bool = False, raid_buffs: bool = True,
+         nominal_dps: float | None = None) -> Env:
     """Build an env. Defaults: the shipped Ret Paladin, the default character, 300 s Patchwerk.
 
     A spec given by name is compiled for the character's talents, set bonuses and items; a
     compiled `Spec` is used as it is. `raid_buffs` adds SimC's default raid buffs to the
     character (Battle Shout, Mark of the Wild; the fight carries the enemy debuffs).
     `expected_value=True` removes randomness: crits deal their expected damage and
-    procs fire once per whole expected proc (for planning and exact tests).
+    procs fire once per whole expected proc (for planning and exact tests). `nominal_dps` (default:
+    the spec file's) is the character's steady damage rate: the reward scale, and the rate search
+    extrapolates a rollout's leaf with (a rate far from the character's biases leaf values by
+    depth: measured in tests/test_search.py).
     """
     profile = load_profile() if profile is None else profile
     notes: list[str] = []
@@ -165,6 +171,9 @@ def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | N
         talents, items, notes = loadout(base.settings, profile)
         spec = load_spec(spec, talents, items)
     fight = patchwerk() if fight is None else fight
-    return Env(spec=spec, fight=fight, fight_tables=fight.tables(float(spec.settings.get("nominal_dps", 1.0))),
+    nominal = float(spec.settings.get("nominal_dps", 1.0) if nominal_dps is None else nominal_dps)
+    if not (nominal > 0 and nominal < 1e9):
+        raise InputError(f"nominal_dps must be a positive number, got {nominal_dps!r}")
+    return Env(spec=spec, fight=fight, fight_tables=fight.tables(nominal), nominal_dps=nominal,
                stats=profile_stats(spec, profile, raid_buffs), expected_value=expected_value, notes=tuple(notes),
                profile=profile)

@@ -67,12 +67,25 @@ def profile_with(talents: str = "", **gear):
     return parse_profile(text, "test.simc")
 
 
-def make_test_env(profile, fight=None, expected_value=True):
+def make_test_env(profile, fight=None, expected_value=True, nominal_dps=None):
     """The test character in a fight without raid buffs or Bloodlust (hand-computable numbers)."""
     if fight is None:
         fight = sim.patchwerk(bloodlust_at=None)
     fight = dataclasses.replace(fight, raid_debuffs=False, bloodlust_at=None)
-    return sim.make("retribution_paladin", profile, fight, expected_value=expected_value, raid_buffs=False)
+    return sim.make("retribution_paladin", profile, fight, expected_value=expected_value, raid_buffs=False,
+                    nominal_dps=nominal_dps)
+
+
+@functools.lru_cache(maxsize=None)
+def character_dps() -> float:
+    """The test character's damage rate under the default APL (expected-value mode, 300 s
+    Patchwerk): the steady rate search should extrapolate with for this character."""
+    from sim.apl import load_apl
+    from sim.rollout import rollout
+
+    env = make_test_env(profile_with())
+    final = rollout(env, load_apl(env, warn=None), jax.random.key(0), 1, chunk_steps=128)
+    return float(final.damage_done[0] / final.time[0])
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ def test_sim_prints_a_summary_and_writes_json(tmp_path):
     data = json.loads(out.read_text())
     assert data["iterations"] == 16 and len(data["dps"]["per_iteration"]) == 16
     assert data["fight_length"]["mean"] == 60.0
-    assert 3000 < data["dps"]["mean"] < 30000
+    assert 30000 < data["dps"]["mean"] < 300000   # SimC: 113k for this character (docs/validation.md)
     shares = sum(row["share"] for row in data["abilities"])
     assert abs(shares - 1.0) < 1e-4
     again = tmp_path / "again.json"

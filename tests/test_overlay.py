@@ -19,7 +19,7 @@ from tests import overlay_scenarios as scenarios
 
 @pytest.fixture(scope="module")
 def display():
-    with virtual_display(1024, 700) as name:
+    with virtual_display(2560, 800) as name:   # a strip with the Retribution tables is up to ~1900 px wide
         yield name
 
 
@@ -57,7 +57,10 @@ def test_recommender_modes_and_hold_cooldowns():
         advice = recommender.advise(state, mode)
         assert advice.best in legal and advice.hold in legal and advice.hold not in major
         assert advice.tree["children"][0]["name"] == advice.best
-    assert recommender.advise(state, "apl").best in major     # the default APL opens with a cooldown
+    # With Expurgation burning (Holy Flames waits for it), the default APL opens with a cooldown.
+    expurgation = env.spec.debuff_names.index("expurgation")
+    burning = state.replace(debuff_remaining=state.debuff_remaining.at[0, expurgation].set(9.0))
+    assert recommender.advise(burning.replace(legal_action_mask=env.legal_action_mask(burning)), "apl").best in major
     with pytest.raises(ValueError, match="policy mode must be one of"):
         recommender.advise(state, "magic")
     assert Recommender(env).modes == ("apl", "mcts")

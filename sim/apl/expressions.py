@@ -58,7 +58,7 @@ def make_context(env: Env, state: State) -> AplContext:
     alive = jnp.maximum(jnp.sum(state.enemy_alive, axis=0), 1)
     pull_hot = engine.iota(f.group_dps.shape[0], engine.batch_rank(state)) == state.pull_index
     group = jnp.sum(jnp.where(pull_hot, f.group_dps, 0.0), axis=0)
-    prior_rate = group + env.spec.settings.get("nominal_dps", 0.0) / alive
+    prior_rate = group + env.nominal_dps / alive
     rate = (state.enemy_max_health - state.enemy_health + prior_rate * TTD_PRIOR_SECONDS) / (
         engaged + TTD_PRIOR_SECONDS)
     by_rate = jnp.where(rate > 0, state.enemy_health / jnp.maximum(rate, 1e-6), NEVER)
