@@ -41,8 +41,10 @@ def json_option(default: Optional[Path], help_text: str):
     return typer.Option(default, "--json", help=help_text, callback=inputs.output_file_option())
 
 
-def profile_option(help_text: str = "SimC profile file (default: the shipped character)."):
-    return typer.Option(None, help=help_text, callback=inputs.text_file_option())
+def profile_option(help_text: str = "SimC profile file, or a shipped character's name "
+                                    "(retribution_paladin_default: Templar; retribution_paladin_herald) "
+                                    "(default: the shipped Templar)."):
+    return typer.Option(None, help=help_text, callback=inputs.text_file_option(may_be_name=True))
 
 
 # --fight, --route, --duration, --targets: shared by sim, search and demo.
