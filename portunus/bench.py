@@ -237,3 +237,66 @@ def bench_selfplay(envs_per_fight: list[int], config=None, repeats: int = 3, pro
         if progress is not None:
             progress(row)
     return {"benchmark": "selfplay", "environment": environment(), "config": config.to_dict(), "results": rows}
+
+
+def bench_crn(fight: str = "patchwerk", states: int = 512, seed: int = 0, chunk_steps: int = 128,
+              progress=None) -> dict:
+    """What common random numbers buy search: from `states` mid-fight states (the default APL
+    played a random 5-250 decisions in), two different first actions (the APL's pick and a
+    random other legal one), both followed by the APL to the fight's end. The spread of the
+    return difference between the two branches when they share the fight's key (event-keyed
+    draws: the same event rolls the same number in both) against when the second branch gets a
+    fresh key (no common random numbers; step-keyed draws lay between the two, since a branch
+    that shifts its casts by one step reads unrelated numbers from there on)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from sim.apl import load_apl
+    from sim.rollout import step_batch
+    from train.envs import parse_fight
+
+    env = sim.make(fight=parse_fight(fight, 8))
+    apl = load_apl(env, warn=None)
+    one_step = make_chunk_runner(env, apl, 1)
+    run = make_chunk_runner(env, apl, chunk_steps)
+    key_start, key_depth, key_other, key_fresh = jax.random.split(jax.random.key(seed), 4)
+    starts = init_batch(env, key_start, states)
+    depth = jax.random.randint(key_depth, (states,), 5, 251)
+    for index in range(250):
+        stepped = one_step(starts)
+        starts = jax.tree.map(lambda new, old: jnp.where(
+            (index < depth).reshape((-1,) + (1,) * (new.ndim - 1)), new, old), stepped, starts)
+    chosen = jax.vmap(apl)(starts)
+    noise = jax.random.uniform(key_other, starts.legal_action_mask.shape)
+    others = starts.legal_action_mask & (jnp.arange(env.num_actions)[None, :] != chosen[:, None])
+    other = jnp.argmax(jnp.where(others, noise, -1.0), axis=-1)
+    usable = np.asarray(jnp.any(others, axis=-1) & ~starts.terminated)
+    fresh = starts.replace(key=jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key_fresh, jnp.arange(states)))
+
+    def to_end(batch):
+        while not bool(jnp.all(batch.terminated)):
+            batch = run(batch)
+        return np.asarray(batch.damage_done, np.float64)
+
+    done = np.asarray(starts.damage_done, np.float64)
+    returns = {}
+    for name, begin, action in (("first", starts, chosen), ("other_shared_key", starts, other),
+                                ("other_fresh_key", fresh, other), ("first_fresh_key", fresh, chosen)):
+        returns[name] = to_end(step_batch(env, begin, action)) - done
+        if progress is not None:
+            progress(name)
+    base = returns["first"][usable]
+    shared = base - returns["other_shared_key"][usable]
+    independent = base - returns["other_fresh_key"][usable]
+    luck = base - returns["first_fresh_key"][usable]
+    row = {
+        "states": int(usable.sum()),
+        "mean_return": float(base.mean()),
+        "difference_std_shared_key": float(shared.std(ddof=1)),
+        "difference_std_fresh_key": float(independent.std(ddof=1)),
+        "same_action_std_fresh_key": float(luck.std(ddof=1)),
+        "difference_mean_shared_key": float(shared.mean()),
+        "difference_mean_fresh_key": float(independent.mean()),
+        "variance_ratio": float(independent.var(ddof=1) / max(shared.var(ddof=1), 1e-12)),
+    }
+    return {"benchmark": "crn", "fight": fight, "seed": seed, "environment": environment(), "result": row}

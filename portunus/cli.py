@@ -350,6 +350,39 @@ def bench_sim_command(
     write_json(json_path, result)
 
 
+@bench_app.command("crn")
+def bench_crn_command(
+    fight: str = typer.Option("patchwerk", help="A fight, as in the training config (patchwerk, aoe:5, ...)."),
+    states: int = typer.Option(512, help="Mid-fight states to branch from (16-65,536).",
+                               callback=inputs.number_option(16, 65_536, integer=True)),
+    seed: int = seed_option(),
+    json_path: Path = json_option(Path("bench-results/crn.json"), "Where to write the JSON."),
+) -> None:
+    """What common random numbers buy: the spread of the return difference between two first
+    actions from the same state, with a shared fight key against a fresh one."""
+    from portunus.bench import bench_crn
+    from train.envs import parse_fight
+
+    try:
+        parse_fight(fight, 8)
+    except InputError as error:
+        fail(error)
+    with console.status("branching") as status:
+        result = bench_crn(fight, states, seed, progress=lambda name: status.update(f"played branch {name}"))
+    row = result["result"]
+    table = Table(title=f"return difference between two first actions, {fight}, {row['states']} states")
+    for column in ("randomness", "std of the difference", "mean difference"):
+        table.add_column(column, justify="right")
+    table.add_row("shared key (event-keyed draws)", f"{row['difference_std_shared_key']:,.0f}",
+                  f"{row['difference_mean_shared_key']:,.0f}")
+    table.add_row("fresh key (no common numbers)", f"{row['difference_std_fresh_key']:,.0f}",
+                  f"{row['difference_mean_fresh_key']:,.0f}")
+    console.print(table)
+    console.print(f"variance ratio {row['variance_ratio']:.1f} (samples needed for the same precision); "
+                  f"mean return {row['mean_return']:,.0f}")
+    write_json(json_path, result)
+
+
 @bench_app.command("selfplay")
 def bench_selfplay_command(
     envs_per_fight: str = typer.Option("32,128", help="Environments per fight to measure.",

@@ -126,21 +126,26 @@ def learning_curves(records: list[dict], path: Path, title: str) -> None:
 
 
 def evaluation_bars(result: dict, path: Path) -> None:
-    """One panel per fight: each policy's mean with its 95 % interval."""
+    """One panel per fight: each policy's paired difference to the APL (percent of the APL's
+    episode, 95 % interval; the better direction is up in every panel)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fights = result["fights"]
     figure, axes = _subplots(1, len(fights), figsize=(4.6 * len(fights), 3.6), squeeze=False)
     for axis, fight in zip(axes.flat, fights):
         measure = fight["objective"]
-        labels = list(fight["results"])
-        stats = [fight["results"][label][measure] for label in labels]
-        means = np.array([s["mean"] for s in stats])
-        errors = np.array([[s["mean"] - s["low"] for s in stats], [s["high"] - s["mean"] for s in stats]])
-        axis.bar(range(len(labels)), means, yerr=errors, capsize=4, color="#c9a227", edgecolor="#6b5512")
-        spread = max(float(np.max(means + errors[1]) - np.min(means - errors[0])), 1e-6)
-        axis.set_ylim(float(np.min(means - errors[0])) - spread, float(np.max(means + errors[1])) + spread)
+        labels = list(fight.get("paired", {}))
+        flip = -1.0 if measure == "clear_time" else 1.0   # faster clears drawn upward
+        stats = [fight["paired"][label][measure]["percent"] for label in labels]
+        means = np.array([flip * s["mean"] for s in stats])
+        errors = np.array([[s["half_width"] for s in stats], [s["half_width"] for s in stats]])
+        errors = np.nan_to_num(errors)
+        colours = ["#3a7d44" if fight["paired"][label][measure]["better"] else
+                   "#a23b2a" if fight["paired"][label][measure]["worse"] else "#c9a227" for label in labels]
+        axis.bar(range(len(labels)), means, yerr=errors, capsize=4, color=colours, edgecolor="#333333")
+        axis.axhline(0.0, color="#333333", linewidth=0.8)
         axis.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
-        axis.set(title=fight["fight"], ylabel="DPS (higher is better)" if measure == "dps"
-                 else "clear time, s (lower is better)")
+        axis.set(title=f"{fight['fight']} (n={fight.get('episodes', '?')})",
+                 ylabel="DPS vs APL, % (higher is better)" if measure == "dps"
+                 else "clear time vs APL, % faster (higher is better)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -142,30 +142,67 @@ def finetune_command(
                              ",".join(config.fights), episodes, 64, 0, run / "evaluation.json", run / "evaluation.png")
 
 
-def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, episodes: int, simulations: int,
-                         seed: int, json_path: Path, plot_path: Optional[Path]) -> dict:
+def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes: int, simulations: int,
+                         seed: int, json_path: Path, plot_path: Optional[Path], apls: Optional[dict] = None,
+                         half_width: Optional[float] = None, max_episodes: Optional[int] = None,
+                         block: Optional[int] = None, tests: Optional[dict] = None) -> dict:
+    """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
+    `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
     from portunus.profile import load_profile
-    from train.evaluate import evaluate, to_json
+    from train.evaluate import evaluate, seed_record, to_json
 
-    names = tuple(name.strip() for name in fights.split(","))
+    names = (tuple(name.strip() for name in fights.split(",")) if isinstance(fights, str) else tuple(fights))
 
     def show(outcome) -> None:
-        table = Table(title=f"{outcome.fight} ({episodes} episodes, seed {seed})")
-        for column in ("policy", "DPS (95 %)", "clear time s (95 %)"):
+        title = f"{outcome.fight}: {outcome.episodes} paired episodes, seed {seed}"
+        if outcome.tests:
+            title += f"\n[dim]tests: {outcome.tests}[/dim]"
+        table = Table(title=title)
+        clears = outcome.objective == "clear_time"
+        measure = "clear time" if clears else "DPS"
+        for column in ("policy", "DPS (95 %)") + (("clear time s (95 %)",) if clears else ()) + (
+                f"{measure} vs APL, % (95 %)",):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for label, entry in outcome.results.items():
             clear = entry.get("clear_time")
-            table.add_row(label, f"{entry['dps']['mean']:,.0f} [{entry['dps']['low']:,.0f}, {entry['dps']['high']:,.0f}]",
-                          "-" if clear is None else f"{clear['mean']:.1f} [{clear['low']:.1f}, {clear['high']:.1f}]")
+            pair = outcome.paired.get(label, {}).get(outcome.objective)
+            if pair is None:
+                versus = "baseline"
+            else:
+                percent = pair["percent"]
+                verdict = " better" if pair["better"] else " worse" if pair["worse"] else ""
+                versus = f"{percent['mean']:+.2f} [{percent['low']:+.2f}, {percent['high']:+.2f}]{verdict}"
+            dps = entry["dps"]
+            cells = [label, f"{dps['mean']:,.0f} [{dps['low']:,.0f}, {dps['high']:,.0f}]"]
+            if clears:
+                cells.append(f"{clear['mean']:.1f} [{clear['low']:.1f}, {clear['high']:.1f}]")
+            table.add_row(*cells, versus)
         console.print(table)
+        if outcome.stopped and half_width is not None:
+            console.print(f"[dim]{outcome.fight}: {outcome.stopped}[/dim]")
 
-    with console.status("evaluating") as status:
+    columns = [TextColumn("[bold]evaluate {task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total} episodes"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_block(label: str, done: int, planned: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=planned)
+            progress.update(tasks[label], completed=done, total=planned)
+
         outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
-                            on_progress=lambda text: status.update(f"evaluating {text}"), on_result=show)
-    result = to_json(outcomes, {"episodes": episodes, "simulations": simulations, "seed": seed,
-                                "profile": profile.name if profile else "default",
-                                "models": {label: model.identity() for label, model in models.items()}})
+                            on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
+                            on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
+                            block=block, on_block=on_block, tests=tests)
+    result = to_json(outcomes, {
+        "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
+        "simulations": simulations, "profile": profile.name if profile else "default",
+        "baseline": "apl (the spec's default APL)",
+        "apls": {label: str(path) for label, path in (apls or {}).items()},
+        "seeds": seed_record(seed, {outcome.fight: outcome.episodes for outcome in outcomes}, models),
+        "models": {label: model.identity() for label, model in models.items()}})
     write_json(json_path, result)
     if plot_path is not None:
         evaluation_bars(result, plot_path)
@@ -174,31 +211,70 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights: str, epi
 
 
 def evaluate_command(
-    checkpoints: list[Path] = typer.Argument(..., help="Models to evaluate: runs or exported models."),
-    profile: Optional[Path] = typer.Option(None, help="SimC profile (default: the shipped character).",
-                                           callback=inputs.text_file_option()),
-    fights: str = typer.Option("patchwerk,aoe,route:sample_keystone", help="Fights, as in the training config."),
-    episodes: int = typer.Option(32, help="Episodes per policy and fight (same seeds for all; 2-100,000).",
+    checkpoints: Optional[list[Path]] = typer.Argument(None, help="Models to evaluate: runs or exported models."),
+    apl: Optional[list[Path]] = typer.Option(None, help="Another APL file to compare with the default APL "
+                                                        "(repeatable).", callback=inputs.text_file_option()),
+    profile: Optional[Path] = typer.Option(None, help="SimC profile, or a shipped character's name "
+                                                      "(default: the shipped Templar).",
+                                           callback=inputs.text_file_option(may_be_name=True)),
+    fights: str = typer.Option("patchwerk,aoe,route:sample_keystone",
+                               help="Fights, as in the training config (a fight may add ,bloodlust=SECONDS|none)."),
+    suite: bool = typer.Option(False, help="Play the scenario suite instead of --fights (each scenario "
+                                           "states the decision it tests)."),
+    scenarios: Optional[str] = typer.Option(None, help="With --suite: only these scenarios (comma-separated)."),
+    episodes: int = typer.Option(32, help="Episodes per policy and fight (same episodes for all; 2-100,000); "
+                                          "with --half-width, the block size.",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
+    half_width: Optional[float] = typer.Option(None, help="Play blocks of --episodes until every paired "
+                                                          "interval is within +- this percent of the APL "
+                                                          "(0.001-100).",
+                                               callback=inputs.number_option(0.001, 100.0)),
+    max_episodes: int = typer.Option(1024, help="With --half-width: at most this many episodes per fight "
+                                                "(2-100,000).",
+                                     callback=inputs.number_option(2, 100_000, integer=True)),
     simulations: int = typer.Option(64, help="Search simulations for network + MCTS (1-4096).",
                                     callback=inputs.number_option(1, 4096, integer=True)),
-    seed: int = typer.Option(0, help="Seed of the episodes (0 .. 2^32-1).", callback=inputs.seed_option()),
+    seed: int = typer.Option(0, help="Evaluation seed (0 .. 2^32-1); episodes never share a start with "
+                                     "training's.", callback=inputs.seed_option()),
     json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
                                    callback=inputs.output_file_option()),
-    plot: Optional[Path] = typer.Option(Path("bench-results/evaluation.png"), help="Bar chart (PNG).",
+    plot: Optional[Path] = typer.Option(Path("bench-results/evaluation.png"), help="Paired differences (PNG).",
                                         callback=inputs.output_file_option()),
 ) -> None:
-    """APL vs network vs network + MCTS on the same seeds, with 95 % intervals."""
+    """Policies against the default APL on the same episodes: each one's mean, and the paired
+    difference to the APL with its 95 % interval."""
     try:
         from train.model import load_model
+        from train.scenarios import scenario_fights
 
-        models = {}
+        checkpoints, apl = checkpoints or [], apl or []
+        if not checkpoints and not apl:
+            raise InputError("nothing to compare with the default APL: give a model (run or exported model) "
+                             "or --apl FILE")
+        models: dict = {}
         for path in checkpoints:
             label = "model" if len(checkpoints) == 1 else path.name
             while label in models:
                 label += "'"
             models[label] = load_model(path)
-        _evaluate_and_report(models, profile, fights, episodes, simulations, seed, json_path, plot)
+        apls: dict = {}
+        for path in apl:
+            label = f"apl:{path.stem}"
+            while label in apls:
+                label += "'"
+            apls[label] = path
+        tests = None
+        if suite:
+            chosen = scenario_fights(None if scenarios is None else tuple(s.strip() for s in scenarios.split(",")))
+            fight_list = [(scenario.name, scenario.fight) for scenario in chosen]
+            tests = {scenario.name: scenario.tests for scenario in chosen}
+        elif scenarios is not None:
+            raise InputError("--scenarios needs --suite")
+        else:
+            fight_list = fights
+        _evaluate_and_report(models, profile, fight_list, episodes, simulations, seed, json_path, plot, apls,
+                             half_width, max_episodes if half_width is not None else None,
+                             episodes if half_width is not None else None, tests)
     except InputError as error:
         fail(error)
 

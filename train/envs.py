@@ -1,12 +1,16 @@
 """The fights and characters self-play draws from, named as in the training config.
 
 Fight names: "patchwerk" or "patchwerk:SECONDS", "aoe" or "aoe:TARGETS",
-"route:NAME_OR_FILE" (a shipped route or a route TOML file). Every fight is
+"route:NAME_OR_FILE" (a shipped route or a route TOML file), optionally followed by
+",bloodlust=SECONDS" (Bloodlust at that time) or ",bloodlust=none". Every fight is
 padded to the config's enemy slots so one network reads them all. Profiles:
 "default" (the shipped character) or a SimC profile file.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -21,10 +25,12 @@ FIGHT_KINDS = ("patchwerk", "aoe", "route")
 
 
 def parse_fight(name: str, slots: int) -> sim.Fight:
-    kind, _, argument = name.partition(":")
+    head, *options = name.split(",")
+    kind, _, argument = head.partition(":")
     if kind not in FIGHT_KINDS:
         raise InputError(f"fights: unknown fight '{name}'; use patchwerk[:SECONDS], aoe[:TARGETS] "
-                         f"or route:NAME_OR_FILE")
+                         f"or route:NAME_OR_FILE, optionally with ,bloodlust=SECONDS|none")
+    bloodlust = _bloodlust_option(name, options)
     try:
         if kind == "patchwerk":
             fight = sim.patchwerk(duration=float(argument)) if argument else sim.patchwerk()
@@ -38,7 +44,30 @@ def parse_fight(name: str, slots: int) -> sim.Fight:
         if isinstance(error, InputError):
             raise
         raise InputError(f"fights: bad number in '{name}'") from None
+    if bloodlust is not False:
+        fight = dataclasses.replace(fight, bloodlust_at=bloodlust,
+                                    pull_bloodlust=(False,) * fight.num_pulls if fight.pull_bloodlust else ())
     return fight.with_slots(slots)
+
+
+def _bloodlust_option(name: str, options: list[str]) -> float | None | bool:
+    """The `,bloodlust=` option: seconds, None for none, False when not given."""
+    bloodlust: float | None | bool = False
+    for option in options:
+        key, _, value = option.partition("=")
+        if key.strip() != "bloodlust" or not value.strip():
+            raise InputError(f"fights: unknown option '{option}' in '{name}'; the one option is "
+                             f"bloodlust=SECONDS or bloodlust=none")
+        if value.strip() == "none":
+            bloodlust = None
+            continue
+        try:
+            bloodlust = float(value)
+        except ValueError:
+            raise InputError(f"fights: bloodlust must be seconds or 'none' in '{name}'") from None
+        if not math.isfinite(bloodlust) or bloodlust < 0:
+            raise InputError(f"fights: bloodlust must be seconds >= 0 in '{name}'")
+    return bloodlust
 
 
 def load_profiles(names: tuple[str, ...]):

@@ -1,20 +1,32 @@
-"""Evaluation: the APL, the network alone and network + MCTS on the same seeds.
+"""Paired evaluation: every policy against the spec's default APL on the same episodes.
 
-Every policy plays the same episodes (same start keys) of each fight to the
-end on the stochastic simulator. Fixed-time fights report DPS; fights that end
-when enemies die report clear time (and DPS). Intervals are 95 % normal
-intervals of the mean over episodes.
+A fight varies by a few percent between random draws while one policy beats another by
+a fraction of that, so comparing two unpaired means needs thousands of episodes. Here
+every policy plays the same episode starts as the APL, and since the simulator keys its
+random numbers by event (the n-th cast of an ability rolls the same crit in both), the
+per-episode difference policy - APL has far less spread than either. Reported per fight:
+each policy's mean, and the paired difference to the APL (absolute and as a percent of
+the APL's episode) with its 95 % Student-t interval and n.
+
+Seeds: evaluation episode keys are `fold_in(fold_in(key(EVALUATION_DOMAIN), seed), i)`;
+training derives all its keys by splitting `key(config.seed)`, so the two never share an
+episode start whatever the seeds (the JSON records both).
+
+With a target half-width, episodes are played in blocks until every paired interval is
+that tight (in percent of the APL) or the episode limit is reached.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats as scipy_stats
 
 import sim
 from search.evaluator import masked_logits
@@ -28,21 +40,63 @@ from train.envs import parse_fight
 from train.model import Model
 
 DEFAULT_FIGHTS = ("patchwerk", "aoe", "route:sample_keystone")
+EVALUATION_DOMAIN = 0x45564C31   # "EVL1": evaluation keys descend from this, never from key(training seed)
+BASELINE = "apl"
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """One policy to evaluate: the default APL, another APL file, or a model alone / with search."""
+
+    label: str
+    kind: str                       # "apl" | "net" | "net+mcts"
+    model: Model | None = None
+    apl_path: Path | None = None
+
+
+def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None) -> list[Policy]:
+    """The baseline APL first, then other APLs, then each model alone and with search."""
+    chosen = [Policy(BASELINE, "apl")]
+    chosen += [Policy(label, "apl", apl_path=Path(path)) for label, path in (apls or {}).items()]
+    chosen += [Policy(f"{label} {kind}", kind, model) for label, model in models.items() for kind in ("net", "net+mcts")]
+    return chosen
 
 
 def interval(values: np.ndarray) -> dict[str, float]:
+    """Mean with its 95 % Student-t interval (half-width NaN for one value)."""
     values = np.asarray(values, np.float64)
-    half = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return {"mean": float(values.mean()), "low": float(values.mean() - half), "high": float(values.mean() + half),
-            "n": int(len(values))}
+    n = len(values)
+    if n > 1:
+        half = float(scipy_stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    else:
+        half = float("nan")
+    mean = float(values.mean())
+    return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half, "n": int(n)}
 
 
-def policy_step(env: Env, policy: str, model: Model | None, simulations: int) -> Callable:
+def paired(values: np.ndarray, baseline: np.ndarray, lower_is_better: bool) -> dict:
+    """policy - baseline per episode: absolute and in percent of the baseline's episode,
+    each with its interval; `better` / `worse`: the percent interval excludes 0 that way."""
+    values, baseline = np.asarray(values, np.float64), np.asarray(baseline, np.float64)
+    percent = interval(100.0 * (values - baseline) / np.maximum(np.abs(baseline), 1e-9))
+    above, below = percent["low"] > 0, percent["high"] < 0
+    return {"difference": interval(values - baseline), "percent": percent,
+            "better": bool(below if lower_is_better else above),
+            "worse": bool(above if lower_is_better else below)}
+
+
+def episode_keys(seed: int, start: int, count: int) -> jax.Array:
+    base = jax.random.fold_in(jax.random.key(EVALUATION_DOMAIN), seed)
+    return jax.vmap(lambda index: jax.random.fold_in(base, index))(jnp.arange(start, start + count, dtype=jnp.uint32))
+
+
+def policy_step(env: Env, policy: Policy, simulations: int) -> Callable:
     """(key, states) -> actions for a batch."""
-    if policy == "apl":
-        apl = load_apl(env)
+    if policy.kind == "apl":
+        apl = load_apl(env, policy.apl_path)
         return lambda key, states: jax.vmap(apl)(states)
-    if policy == "net":
+    model = policy.model
+    if policy.kind == "net":
         def net(key, states: State):
             logits, _ = model.apply(model.params, jax.vmap(env.observation)(states))
             return jnp.argmax(masked_logits(logits, states.legal_action_mask), axis=-1)
@@ -51,10 +105,9 @@ def policy_step(env: Env, policy: str, model: Model | None, simulations: int) ->
     return lambda key, states: search(model.params, key, states).action
 
 
-def play(env: Env, choose: Callable, episodes: int, seed: int, chunk: int = 64,
-         on_chunk: Callable[[int, int], None] | None = None) -> State:
-    """Every episode to its end; the same seeds give the same starts for every policy."""
-    states = jax.vmap(env.init)(jax.random.split(jax.random.key(seed), episodes))
+def make_player(env: Env, choose: Callable, chunk: int = 64) -> Callable[[jax.Array, int], State]:
+    """(episode keys, search seed) -> final states: every episode played to its end. Compiled
+    once per batch size, so blocks of episodes reuse it."""
 
     @jit
     def advance(states: State, key):
@@ -65,55 +118,144 @@ def play(env: Env, choose: Callable, episodes: int, seed: int, chunk: int = 64,
         return states
 
     limit = int(float(env.fight.time_limit) / 0.1) + chunk
-    for index in range(0, limit, chunk):
-        states = advance(states, jax.random.fold_in(jax.random.key(seed + 1), index))
-        finished = int(jnp.sum(states.terminated))
-        if on_chunk is not None:
-            on_chunk(finished, episodes)
-        if finished == episodes:
-            break
-    return states
+
+    def play(keys: jax.Array, search_seed: int) -> State:
+        states = jax.vmap(env.init)(keys)
+        for index in range(0, limit, chunk):
+            states = advance(states, jax.random.fold_in(jax.random.key(search_seed), index))
+            if bool(jnp.all(states.terminated)):
+                break
+        return states
+
+    return play
+
+
+def play(env: Env, choose: Callable, episodes: int, seed: int, chunk: int = 64) -> State:
+    """Episodes 0..episodes-1 of the evaluation seed `seed`, to their end."""
+    return make_player(env, choose, chunk)(episode_keys(seed, 0, episodes), seed)
+
+
+def episode_metrics(env: Env, final: State) -> dict[str, np.ndarray]:
+    time = np.asarray(final.time, np.float64)
+    metrics = {"dps": np.asarray(final.damage_done, np.float64) / np.maximum(time, 1e-3),
+               "damage": np.asarray(final.damage_done, np.float64)}
+    if int(env.fight.objective) == OBJECTIVE_CLEAR_TIME:
+        metrics["clear_time"] = time
+        metrics["timed_out"] = (~np.asarray(final.terminated) | (time >= float(env.fight.time_limit) - 1e-3))
+    return metrics
 
 
 @dataclasses.dataclass
 class FightResult:
     fight: str
     objective: str                  # "dps" or "clear_time"
-    results: dict[str, dict]        # policy label -> {"dps": interval, "clear_time": interval?}
+    results: dict[str, dict]        # policy label -> {"dps": interval, "clear_time": interval?, ...}
+    paired: dict[str, dict] = dataclasses.field(default_factory=dict)   # label -> measure -> paired(...)
+    episodes: int = 0
+    tests: str = ""                 # the decision this fight tests (scenarios)
+    stopped: str = ""               # why the episodes stopped
+
+
+def summarize(env: Env, metrics: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
+    """Per-policy intervals and paired differences to the baseline, from per-episode metrics."""
+    results, pairs = {}, {}
+    base = metrics[BASELINE]
+    for label, values in metrics.items():
+        entry = {measure: interval(values[measure]) for measure in ("dps", "damage", "clear_time") if measure in values}
+        if "timed_out" in values:
+            entry["timed_out"] = int(np.sum(values["timed_out"]))
+        results[label] = entry
+        if label != BASELINE:
+            pairs[label] = {measure: paired(values[measure], base[measure], measure == "clear_time")
+                            for measure in ("dps", "damage", "clear_time") if measure in values}
+    return results, pairs
+
+
+def evaluate_fight(env: Env, policies: list[Policy], episodes: int, simulations: int, seed: int,
+                   half_width: float | None = None, max_episodes: int | None = None, block: int | None = None,
+                   on_block: Callable[[int, int], None] | None = None, name: str = "", tests: str = ""
+                   ) -> FightResult:
+    """Play every policy on the same episodes of `env`. Without `half_width`: `episodes`
+    episodes in one batch. With it: blocks of `block` (default `episodes`) until the paired
+    percent interval of the fight's objective is at most `half_width` for every policy, or
+    `max_episodes` were played. `on_block(done, planned)` reports progress."""
+    for policy in policies:
+        if policy.model is not None:
+            policy.model.check_env(env)
+    objective = "clear_time" if int(env.fight.objective) == OBJECTIVE_CLEAR_TIME else "dps"
+    block = block or episodes
+    limit = max(max_episodes or episodes, episodes) if half_width is not None else episodes
+    players = {policy.label: make_player(env, policy_step(env, policy, simulations)) for policy in policies}
+    metrics: dict[str, dict[str, list]] = {policy.label: {} for policy in policies}
+    played, stopped = 0, "episodes"
+    while played < limit:
+        count = min(block, limit - played) if half_width is not None else limit
+        keys = episode_keys(seed, played, count)
+        for policy in policies:
+            for measure, values in episode_metrics(env, players[policy.label](keys, seed + played)).items():
+                metrics[policy.label].setdefault(measure, []).append(values)
+        played += count
+        if on_block is not None:
+            on_block(played, limit)
+        if half_width is not None and played >= 2 and len(policies) > 1:
+            joined = {label: {m: np.concatenate(v) for m, v in values.items()} for label, values in metrics.items()}
+            _, pairs = summarize(env, joined)
+            if all(pair[objective]["percent"]["half_width"] <= half_width for pair in pairs.values()):
+                stopped = f"every paired interval within +-{half_width:g} %"
+                break
+        elif half_width is not None and len(policies) == 1:
+            break
+    else:
+        if half_width is not None:
+            stopped = f"episode limit {limit} reached before +-{half_width:g} %"
+    joined = {label: {m: np.concatenate(v) for m, v in values.items()} for label, values in metrics.items()}
+    results, pairs = summarize(env, joined)
+    return FightResult(name or env.fight.name, objective, results, pairs, played, tests, stopped)
 
 
 def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32, simulations: int = 64,
              seed: int = 0, profile=None, spec: str = "retribution_paladin",
              on_progress: Callable[[str], None] | None = None,
-             on_result: Callable[[FightResult], None] | None = None) -> list[FightResult]:
-    """APL once per fight, then `net` and `net+mcts` for each model (label -> Model)."""
+             on_result: Callable[[FightResult], None] | None = None,
+             apls: dict[str, Path] | None = None, half_width: float | None = None,
+             max_episodes: int | None = None, block: int | None = None,
+             on_block: Callable[[str, int, int], None] | None = None,
+             tests: dict[str, str] | None = None) -> list[FightResult]:
+    """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
+    (label -> file), and `net` / `net+mcts` for each model (label -> Model)."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
     slots = slots.pop() if slots else 8
+    policies = policies_for(models, apls)
     outcomes = []
-    for name in fights:
-        env = sim.make(spec, profile, parse_fight(name, slots))
-        for model in models.values():
-            model.check_env(env)
-        clear = int(env.fight.objective) == OBJECTIVE_CLEAR_TIME
-        policies = [("apl", "apl", None)] + [(f"{label} {kind}", kind, model) for label, model in models.items()
-                                            for kind in ("net", "net+mcts")]
-        results = {}
-        for label, kind, model in policies:
-            if on_progress is not None:
-                on_progress(f"{name}: {label}")
-            final = play(env, policy_step(env, kind, model, simulations), episodes, seed)
-            time = np.asarray(final.time)
-            entry = {"dps": interval(np.asarray(final.damage_done) / np.maximum(time, 1e-3))}
-            if clear:
-                entry["clear_time"] = interval(time)
-                entry["timed_out"] = int(np.sum(~np.asarray(final.terminated) | (time >= env.fight.time_limit - 1e-3)))
-            results[label] = entry
-        outcomes.append(FightResult(name, "clear_time" if clear else "dps", results))
+    for entry in fights:
+        label, fight_name = entry if isinstance(entry, tuple) else (entry, entry)
+        env = sim.make(spec, profile, parse_fight(fight_name, slots))
+        if on_progress is not None:
+            on_progress(label)
+        outcome = evaluate_fight(
+            env, policies, episodes, simulations, seed, half_width, max_episodes, block,
+            None if on_block is None else (lambda done, planned, label=label: on_block(label, done, planned)),
+            name=label, tests=(tests or {}).get(label, ""))
+        outcomes.append(outcome)
         if on_result is not None:
-            on_result(outcomes[-1])
+            on_result(outcome)
     return outcomes
+
+
+def seed_record(seed: int, episodes_by_fight: dict[str, int], models: dict[str, Model]) -> dict:
+    """What the JSON says about seeds: the evaluation's, and each model's training seed."""
+    training = {}
+    for label, model in models.items():
+        config = model.info.get("config") or {}
+        training[label] = config.get("seed")
+    return {"evaluation_seed": seed, "evaluation_domain": EVALUATION_DOMAIN,
+            "episode_keys": "fold_in(fold_in(key(evaluation_domain), evaluation_seed), episode index)",
+            "episodes": episodes_by_fight,
+            "training_seeds": training,
+            "disjoint": "training keys are split from key(training seed); evaluation keys are folded from "
+                        "key(evaluation_domain): no episode start is shared"}
 
 
 def to_json(outcomes: list[FightResult], settings: dict) -> dict:

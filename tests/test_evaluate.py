@@ -1,0 +1,134 @@
+"""Paired evaluation and the scenario suite: intervals on known differences, pairing on the
+same episodes, the stopping rule, seeds apart from training's, the suite's fights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from portunus.errors import InputError
+
+pytestmark = pytest.mark.xdist_group("evaluate")
+
+
+def short_fight_env():
+    """The default character, stochastic, on a 20 s Patchwerk."""
+    import sim
+    from train.envs import parse_fight
+
+    return sim.make("retribution_paladin", None, parse_fight("patchwerk:20", 8))
+
+# A plainly worse priority list than the default: no cooldowns, spend at 5 Holy Power.
+SIMPLE_APL = """actions=templar_strike
+actions+=/final_verdict,if=holy_power>=5
+actions+=/blade_of_justice
+actions+=/judgment
+actions+=/crusader_strike
+"""
+
+
+def test_paired_interval_covers_a_known_difference():
+    from train.evaluate import paired
+
+    generator = np.random.default_rng(3)
+    covered, better = 0, 0
+    for _ in range(400):
+        base = generator.normal(100_000, 3_000, 24)         # episodes vary by 3 %
+        policy = base * 1.01 + generator.normal(0, 300, 24)  # 1 % better, paired noise 0.3 %
+        pair = paired(policy, base, lower_is_better=False)
+        percent = pair["percent"]
+        covered += percent["low"] <= 1.0 <= percent["high"]
+        better += pair["better"]
+        assert percent["n"] == 24 and percent["half_width"] == pytest.approx(percent["high"] - percent["mean"])
+    assert 0.91 <= covered / 400 <= 0.99     # a 95 % interval covers the true +1 % about 95 % of the time
+    assert better == 400                      # an unpaired comparison of these could not tell them apart
+    faster = paired(np.array([90.0, 91, 92, 91]), np.array([100.0, 100, 100, 100]), lower_is_better=True)
+    assert faster["better"] and not faster["worse"] and faster["difference"]["mean"] == pytest.approx(-9.0)
+
+
+def test_same_policy_twice_pairs_exactly_and_stops_at_the_target(tmp_path):
+    """The default APL against a copy of its own file: every episode's difference is exactly 0
+    (both played the same episode starts), so the first block meets any half-width."""
+    from train.evaluate import Policy, evaluate_fight
+
+    env = short_fight_env()
+    copy = tmp_path / "copy.simc"
+    copy.write_text((Path(env.spec.path).parent / env.spec.settings["default_apl"]).read_text())
+    outcome = evaluate_fight(env, [Policy("apl", "apl"), Policy("copy", "apl", apl_path=copy)],
+                             episodes=4, simulations=1, seed=7, half_width=0.01, max_episodes=64)
+    assert outcome.episodes == 4 and "within" in outcome.stopped
+    pair = outcome.paired["copy"]["dps"]
+    assert pair["difference"]["mean"] == 0.0 and pair["difference"]["half_width"] == 0.0
+    assert outcome.results["apl"]["dps"]["half_width"] > 0     # four different episodes, not one four times
+
+
+def test_noisy_difference_plays_until_the_episode_limit(tmp_path):
+    from train.evaluate import Policy, evaluate_fight
+
+    env = short_fight_env()
+    simple = tmp_path / "simple.simc"
+    simple.write_text(SIMPLE_APL)
+    blocks = []
+    outcome = evaluate_fight(env, [Policy("apl", "apl"), Policy("simple", "apl", apl_path=simple)],
+                             episodes=3, simulations=1, seed=7, half_width=1e-4, max_episodes=6,
+                             on_block=lambda done, planned: blocks.append((done, planned)))
+    assert blocks == [(3, 6), (6, 6)] and outcome.episodes == 6 and "limit" in outcome.stopped
+    pair = outcome.paired["simple"]["dps"]
+    assert pair["percent"]["n"] == 6 and pair["worse"]      # no cooldowns: plainly below the default
+
+
+def test_evaluation_keys_are_not_training_keys():
+    from train.evaluate import episode_keys
+
+    evaluation = np.asarray(jax.random.key_data(episode_keys(0, 0, 64)))
+    again = np.asarray(jax.random.key_data(episode_keys(0, 32, 32)))
+    np.testing.assert_array_equal(evaluation[32:], again)     # episode i is the same whatever the block
+    training = np.asarray(jax.random.key_data(jax.random.split(jax.random.key(0), 64)))
+    assert not ({tuple(row) for row in evaluation} & {tuple(row) for row in training})
+    assert not np.array_equal(evaluation, np.asarray(jax.random.key_data(episode_keys(1, 0, 64))))
+
+
+def test_every_scenario_names_a_fight_and_its_decision():
+    from train.envs import parse_fight
+    from train.scenarios import SUITE, scenario_fights
+
+    for scenario in SUITE:
+        fight = parse_fight(scenario.fight, 8)
+        assert fight.num_slots == 8 and len(scenario.tests) > 20
+    assert parse_fight("patchwerk:300,bloodlust=90", 8).bloodlust_at == 90.0
+    assert parse_fight("aoe:5,bloodlust=none", 8).bloodlust_at is None
+    hold = parse_fight("route:hold_for_big_pull", 8)
+    assert hold.num_pulls == 2 and hold.pull_health[1].sum() > 5 * hold.pull_health[0].sum()
+    with pytest.raises(InputError, match="unknown scenario nope"):
+        scenario_fights(("nope",))
+    with pytest.raises(InputError, match="unknown option 'lust=3'"):
+        parse_fight("patchwerk,lust=3", 8)
+
+
+def test_cli_suite_in_a_small_configuration(tmp_path):
+    """`portunus evaluate --suite` on one scenario with a second APL: the table, the JSON with
+    paired differences, the decision tested, the seeds, the plot."""
+    from portunus.cli import app
+
+    simple = tmp_path / "simple.simc"
+    simple.write_text(SIMPLE_APL)
+    out = tmp_path / "evaluation.json"
+    result = CliRunner().invoke(app, ["evaluate", "--suite", "--scenarios", "hold_for_big_pull", "--apl", str(simple),
+                                      "--episodes", "2", "--json", str(out), "--plot", str(tmp_path / "e.png")])
+    assert result.exit_code == 0, result.output
+    assert "hold_for_big_pull" in result.output and "vs APL" in result.output
+    data = json.loads(out.read_text())
+    (fight,) = data["fights"]
+    assert fight["fight"] == "hold_for_big_pull" and "Wake of Ashes" in fight["tests"]
+    assert fight["objective"] == "clear_time" and set(fight["paired"]) == {"apl:simple"}
+    assert set(fight["paired"]["apl:simple"]) == {"dps", "damage", "clear_time"}
+    assert data["settings"]["seeds"]["evaluation_seed"] == 0 and data["settings"]["seeds"]["episodes"] == {
+        "hold_for_big_pull": 2}
+    assert (tmp_path / "e.png").stat().st_size > 5000
+    nothing = CliRunner().invoke(app, ["evaluate", "--json", str(out)])
+    assert nothing.exit_code != 0 and "nothing to compare" in nothing.output
