@@ -22,7 +22,7 @@ import numpy as np
 from search.backward import batched_backward_in_mctx
 from search.evaluator import apl_prior, network_evaluator, rollout_value, uniform_prior
 from search.tree_export import export_tree
-from search.types import Recommendation, SearchConfig
+from search.types import INTERACTIVE_BATCH, Recommendation, SearchConfig
 from sim._xla import jit
 from sim.apl import load_apl
 from sim.env import Env
@@ -93,9 +93,25 @@ class Planner:
         self.env, self.config, self.params = env, config.validate(), params
         self.search = jit(make_search(env, config, apply_fn, apl))
         self.major = env.spec.action_major_cooldown
+        self._params_on: dict = {}
+
+    def device_for(self, batch: int, backend: str | None = None) -> jax.Device | None:
+        """The device a search of `batch` states runs on (None: where its inputs are, the
+        default device). See `SearchConfig.device`."""
+        backend = backend or jax.default_backend()
+        if self.config.device == "cpu" or (self.config.device == "auto" and backend != "cpu"
+                                           and batch <= INTERACTIVE_BATCH):
+            return None if backend == "cpu" else jax.devices("cpu")[0]
+        return None
 
     def run(self, states: State, key: jax.Array) -> mctx.PolicyOutput:
-        return self.search(self.params, key, states)
+        device = self.device_for(int(states.time.shape[0]))
+        if device is None:
+            return self.search(self.params, key, states)
+        if self._params_on.get(device) is None:
+            self._params_on[device] = jax.device_put(self.params, device)
+        states, key = jax.device_put((states, key), device)
+        return self.search(self._params_on[device], key, states)
 
     def recommend(self, states: State, key: jax.Array | None = None, tree_depth: int = 2) -> Recommendation:
         """Search a batch of states (leading axis) and summarize what it found."""
