@@ -145,7 +145,8 @@ def finetune_command(
 def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes: int, simulations: int,
                          seed: int, json_path: Path, plot_path: Optional[Path], apls: Optional[dict] = None,
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
-                         block: Optional[int] = None, tests: Optional[dict] = None) -> dict:
+                         block: Optional[int] = None, tests: Optional[dict] = None,
+                         headroom: Optional[tuple] = None) -> dict:
     """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
     `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
@@ -195,12 +196,17 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
         outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
                             on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
                             on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
-                            block=block, on_block=on_block, tests=tests)
+                            block=block, on_block=on_block, tests=tests, headroom=headroom)
     result = to_json(outcomes, {
         "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
         "simulations": simulations, "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
+        "headroom": None if headroom is None else {
+            "policy": "lookahead over the APL (train/headroom.py): every legal action tried, each followed by "
+                      "the APL to the end under shared fresh keys, the best mean taken",
+            "samples_per_action": headroom[0], "actions_per_decision": headroom[1],
+            "horizon_seconds": headroom[2]},
         "seeds": seed_record(seed, {outcome.fight: outcome.episodes for outcome in outcomes}, models),
         "models": {label: model.identity() for label, model in models.items()}})
     write_json(json_path, result)
@@ -234,6 +240,15 @@ def evaluate_command(
                                      callback=inputs.number_option(2, 100_000, integer=True)),
     simulations: int = typer.Option(64, help="Search simulations for network + MCTS (1-4096).",
                                     callback=inputs.number_option(1, 4096, integer=True)),
+    headroom: bool = typer.Option(False, help="Also play the headroom lookahead: at every decision each legal "
+                                              "action followed by the APL to the end, best mean taken (slow)."),
+    headroom_samples: int = typer.Option(8, help="Headroom: rollouts per action (1-256).",
+                                         callback=inputs.number_option(1, 256, integer=True)),
+    headroom_actions: int = typer.Option(12, help="Headroom: actions tried per decision (2-128).",
+                                         callback=inputs.number_option(2, 128, integer=True)),
+    headroom_horizon: Optional[float] = typer.Option(None, help="Headroom: seconds of rollout, scored by damage "
+                                                               "in them (default: to the fight's end).",
+                                                     callback=inputs.number_option(1.0, 3600.0)),
     seed: int = typer.Option(0, help="Evaluation seed (0 .. 2^32-1); episodes never share a start with "
                                      "training's.", callback=inputs.seed_option()),
     json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
@@ -248,9 +263,9 @@ def evaluate_command(
         from train.scenarios import scenario_fights
 
         checkpoints, apl = checkpoints or [], apl or []
-        if not checkpoints and not apl:
-            raise InputError("nothing to compare with the default APL: give a model (run or exported model) "
-                             "or --apl FILE")
+        if not checkpoints and not apl and not headroom:
+            raise InputError("nothing to compare with the default APL: give a model (run or exported model), "
+                             "--apl FILE or --headroom")
         models: dict = {}
         for path in checkpoints:
             label = "model" if len(checkpoints) == 1 else path.name
@@ -274,7 +289,8 @@ def evaluate_command(
             fight_list = fights
         _evaluate_and_report(models, profile, fight_list, episodes, simulations, seed, json_path, plot, apls,
                              half_width, max_episodes if half_width is not None else None,
-                             episodes if half_width is not None else None, tests)
+                             episodes if half_width is not None else None, tests,
+                             (headroom_samples, headroom_actions, headroom_horizon) if headroom else None)
     except InputError as error:
         fail(error)
 

@@ -132,3 +132,20 @@ def test_cli_suite_in_a_small_configuration(tmp_path):
     assert (tmp_path / "e.png").stat().st_size > 5000
     nothing = CliRunner().invoke(app, ["evaluate", "--json", str(out)])
     assert nothing.exit_code != 0 and "nothing to compare" in nothing.output
+
+
+def test_headroom_lookahead_improves_on_the_policy_it_rolls_out(tmp_path):
+    """The lookahead over a poor base list (Judgment when ready, else wait) tries every legal
+    action followed by that list, and so plays far better than the list itself on the same
+    episodes (it fails if the lookahead took its actions at random or kept the list's pick)."""
+    from train.evaluate import Policy, make_player, episode_keys, policy_step
+
+    env = short_fight_env()
+    poor = tmp_path / "poor.simc"
+    poor.write_text("actions=judgment\n")
+    keys = episode_keys(11, 0, 2)
+    base = make_player(env, policy_step(env, Policy("poor", "apl", apl_path=poor), 1))(keys, 0)
+    ahead = make_player(env, policy_step(env, Policy("ahead", "lookahead", apl_path=poor, samples=2,
+                                                     max_actions=6), 1))(keys, 0)
+    gain = np.asarray(ahead.damage_done) / np.asarray(base.damage_done)
+    assert np.all(gain > 1.5), gain

@@ -42,6 +42,7 @@ from train.model import Model
 DEFAULT_FIGHTS = ("patchwerk", "aoe", "route:sample_keystone")
 EVALUATION_DOMAIN = 0x45564C31   # "EVL1": evaluation keys descend from this, never from key(training seed)
 BASELINE = "apl"
+HEADROOM = "headroom"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,16 +50,24 @@ class Policy:
     """One policy to evaluate: the default APL, another APL file, or a model alone / with search."""
 
     label: str
-    kind: str                       # "apl" | "net" | "net+mcts"
+    kind: str                       # "apl" | "net" | "net+mcts" | "lookahead" (train/headroom.py)
     model: Model | None = None
     apl_path: Path | None = None
+    samples: int = 8                # lookahead: rollouts per action
+    max_actions: int = 12           # lookahead: actions tried per decision
+    horizon: float | None = None    # lookahead: seconds of rollout (None: to the fight's end)
 
 
-def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None) -> list[Policy]:
-    """The baseline APL first, then other APLs, then each model alone and with search."""
+def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None,
+                 headroom: tuple | None = None) -> list[Policy]:
+    """The baseline APL first, then other APLs, then each model alone and with search, then
+    the headroom lookahead ((samples, actions, horizon) per decision) when asked for."""
     chosen = [Policy(BASELINE, "apl")]
     chosen += [Policy(label, "apl", apl_path=Path(path)) for label, path in (apls or {}).items()]
     chosen += [Policy(f"{label} {kind}", kind, model) for label, model in models.items() for kind in ("net", "net+mcts")]
+    if headroom is not None:
+        samples, actions, horizon = headroom
+        chosen.append(Policy(HEADROOM, "lookahead", samples=samples, max_actions=actions, horizon=horizon))
     return chosen
 
 
@@ -95,6 +104,11 @@ def policy_step(env: Env, policy: Policy, simulations: int) -> Callable:
     if policy.kind == "apl":
         apl = load_apl(env, policy.apl_path)
         return lambda key, states: jax.vmap(apl)(states)
+    if policy.kind == "lookahead":
+        from train.headroom import lookahead_policy
+
+        return lookahead_policy(env, policy.samples, policy.max_actions, apl_path=policy.apl_path,
+                                horizon=policy.horizon)
     model = policy.model
     if policy.kind == "net":
         def net(key, states: State):
@@ -220,14 +234,14 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
              apls: dict[str, Path] | None = None, half_width: float | None = None,
              max_episodes: int | None = None, block: int | None = None,
              on_block: Callable[[str, int, int], None] | None = None,
-             tests: dict[str, str] | None = None) -> list[FightResult]:
+             tests: dict[str, str] | None = None, headroom: tuple | None = None) -> list[FightResult]:
     """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
     (label -> file), and `net` / `net+mcts` for each model (label -> Model)."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
     slots = slots.pop() if slots else 8
-    policies = policies_for(models, apls)
+    policies = policies_for(models, apls, headroom)
     outcomes = []
     for entry in fights:
         label, fight_name = entry if isinstance(entry, tuple) else (entry, entry)

@@ -1,0 +1,97 @@
+"""Headroom: how much better than the APL can play be? A slow, wide lookahead policy.
+
+At every decision the lookahead tries each legal action (up to `max_actions` of them),
+follows each with the APL to the fight's end under `samples` fresh random keys (the same
+keys for every action: common random numbers, so the comparison between actions is
+paired), and takes the action with the best mean outcome (damage in fixed-time fights,
+clear time in fights that end when enemies die). This is Bertsekas' rollout policy over
+the APL: with exact values it is never worse than the APL, and its gain over the APL is
+a lower bound on what any policy can find, measured with the same paired evaluation as
+every other policy (`portunus evaluate --headroom`).
+
+The rollouts use fresh keys, never the episode's own key: with it, the lookahead would
+see the real episode's future crits and procs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from sim.apl import load_apl
+from sim.env import Env
+from sim.rollout import batch_first, batch_last
+from sim.types import OBJECTIVE_CLEAR_TIME, State
+
+DEFAULT_SAMPLES = 8
+DEFAULT_MAX_ACTIONS = 12
+
+
+def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int = DEFAULT_MAX_ACTIONS,
+                     chunk_steps: int = 32, apl_path: Path | None = None, horizon: float | None = None
+                     ) -> Callable[[jax.Array, State], jax.Array]:
+    """`choose(key, states[E]) -> actions[E]`, jittable (used inside evaluation's scan).
+    Candidate actions: the APL's pick first, then the other legal actions in action order,
+    at most `max_actions` (the rest are not tried). The rollouts follow the spec's default
+    APL, or the APL file `apl_path`, to the fight's end, or with `horizon` for that many
+    seconds of fight time, scored by the damage dealt in them (far less noise, but blind to
+    what a cooldown held past the horizon is worth)."""
+    apl = load_apl(env, apl_path, warn=None)
+    clear_time = int(env.fight.objective) == OBJECTIVE_CLEAR_TIME
+
+    def candidates(states: State) -> tuple[jax.Array, jax.Array]:
+        first = jax.vmap(apl)(states)                                        # [E]
+        legal = states.legal_action_mask                                     # [E, A]
+        others = legal & (jnp.arange(env.num_actions)[None, :] != first[:, None])
+        # Legal actions first, in action order: a stable sort of "not legal".
+        order = jnp.argsort(~others, axis=-1, stable=True)[:, : max_actions - 1]
+        actions = jnp.concatenate([first[:, None], order], axis=-1)          # [E, M]
+        valid = jnp.concatenate([jnp.ones_like(first[:, None], bool),
+                                 jnp.take_along_axis(others, order, axis=-1)], axis=-1)
+        return actions, valid
+
+    def play_out(states: State) -> State:
+        """Batch-last states played by the APL until every fight is over, or has run
+        `horizon` seconds (a fight that has is frozen there)."""
+        stop = None if horizon is None else states.time + horizon
+
+        def finished(states):
+            return states.terminated if stop is None else states.terminated | (states.time >= stop)
+
+        def chunk(states):
+            def one(states, _):
+                stepped = env.step(states, apl(states))
+                if stop is None:
+                    return stepped, None
+                done = finished(states)
+                return jax.tree.map(lambda old, new: jnp.where(done, old, new), states, stepped), None
+            return jax.lax.scan(one, states, None, length=chunk_steps)[0]
+
+        return jax.lax.while_loop(lambda s: ~jnp.all(finished(s)), chunk, states)
+
+    def choose(key: jax.Array, states: State) -> jax.Array:
+        actions, valid = candidates(states)
+        episodes, width = actions.shape
+        keys = jax.random.split(key, samples)                                # shared by every action
+        # [E, M, K] branches, flattened.
+        tiled = jax.tree.map(lambda x: jnp.broadcast_to(x[:, None, None], (episodes, width, samples) + x.shape[1:])
+                             .reshape((episodes * width * samples,) + x.shape[1:]), states)
+        branch_keys = jnp.broadcast_to(keys[None, None, :], (episodes, width, samples)).reshape(-1)
+        tiled = tiled.replace(key=branch_keys)
+        first = jnp.broadcast_to(actions[:, :, None], (episodes, width, samples)).reshape(-1)
+        final = batch_first(play_out(env.step(batch_last(tiled), first)))
+        if horizon is not None:
+            outcome = final.damage_done
+        elif clear_time:
+            outcome = -final.time
+        else:
+            outcome = final.damage_done
+        mean = outcome.reshape(episodes, width, samples).mean(axis=-1)
+        mean = jnp.where(valid, mean, -jnp.inf)
+        best = jnp.argmax(mean, axis=-1)
+        return jnp.take_along_axis(actions, best[:, None], axis=-1)[:, 0]
+
+    return choose
