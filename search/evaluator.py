@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from sim.env import Env
-from sim.rollout import batch_first, batch_last, batch_last_policy
+from sim.rollout import play_policy
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 
 MASKED_LOGIT = -1e9
@@ -50,25 +50,19 @@ def uniform_prior(env: Env):
 
 def rollout_value(env: Env, apl, steps: int):
     """Values [N] of a batch of states ([N, ...] leaves): `steps` APL decisions, then
-    the rest at a steady rate. The rollouts step the batch in the simulator's fast
-    batch-last layout (sim/rollout.py), the APL included (`apl.batch_last`)."""
+    the rest at a steady rate. The rollouts step the batch in the simulator's faster
+    layout (`sim.rollout.play_policy`)."""
     f = env.fight_tables
     num_pulls = env.fight.num_pulls
     nominal = float(env.nominal_dps)
     enemies = jnp.sum(f.pull_health > 0, axis=1)
     later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
 
-    choose = batch_last_policy(apl)
-
     def value(states: State) -> jax.Array:
         if steps == 0:
             return jax.vmap(leaf_value)(states, states)
 
-        def body(s, _):
-            return env.step(s, choose(s, None)), None
-
-        end, _ = jax.lax.scan(body, batch_last(states), None, length=steps)
-        return jax.vmap(leaf_value)(states, batch_first(end))
+        return jax.vmap(leaf_value)(states, play_policy(env, apl, states, steps))
 
     def leaf_value(state: State, end: State) -> jax.Array:
         # Damage objective (fixed-time fights): rollout damage + the nominal DPS over the time

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from sim.apl import load_apl
 from sim.env import Env
-from sim.rollout import batch_first, batch_last
+from sim.rollout import play_policy, step_batch
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 
 DEFAULT_SAMPLES = 8
@@ -54,20 +54,22 @@ def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int 
         return actions, valid
 
     def play_out(states: State) -> State:
-        """Batch-last states played by the APL until every fight is over, or has run
-        `horizon` seconds (a fight that has is frozen there)."""
+        """States played by the APL until every fight is over, or has run `horizon`
+        seconds (a fight that has is frozen there)."""
         stop = None if horizon is None else states.time + horizon
 
         def finished(states):
             return states.terminated if stop is None else states.terminated | (states.time >= stop)
 
         def chunk(states):
+            if stop is None:
+                return play_policy(env, apl, states, chunk_steps)
+
             def one(states, _):
-                stepped = env.step(states, apl(states))
-                if stop is None:
-                    return stepped, None
+                stepped = play_policy(env, apl, states, 1)
                 done = finished(states)
-                return jax.tree.map(lambda old, new: jnp.where(done, old, new), states, stepped), None
+                return jax.tree.map(lambda old, new: jnp.where(
+                    done.reshape(done.shape + (1,) * (new.ndim - 1)), old, new), states, stepped), None
             return jax.lax.scan(one, states, None, length=chunk_steps)[0]
 
         return jax.lax.while_loop(lambda s: ~jnp.all(finished(s)), chunk, states)
@@ -82,7 +84,7 @@ def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int 
         branch_keys = jnp.broadcast_to(keys[None, None, :], (episodes, width, samples)).reshape(-1)
         tiled = tiled.replace(key=branch_keys)
         first = jnp.broadcast_to(actions[:, :, None], (episodes, width, samples)).reshape(-1)
-        final = batch_first(play_out(env.step(batch_last(tiled), first)))
+        final = play_out(step_batch(env, tiled, first))
         if horizon is not None:
             outcome = final.damage_done
         elif clear_time:
