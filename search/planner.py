@@ -113,6 +113,11 @@ class Planner:
         states, key = jax.device_put((states, key), device)
         return self.search(self._params_on[device], key, states)
 
+    def recommend_belief(self, states: State, key: jax.Array | None = None, tree_depth: int = 2) -> Recommendation:
+        """Search every sampled state of one belief (`sim.sample_beliefs`) and merge what was
+        found into one recommendation (`merge_belief`)."""
+        return merge_belief(self.recommend(states, key, tree_depth), np.asarray(self.major))
+
     def recommend(self, states: State, key: jax.Array | None = None, tree_depth: int = 2) -> Recommendation:
         """Search a batch of states (leading axis) and summarize what it found."""
         key = jax.random.key(0) if key is None else key
@@ -140,6 +145,27 @@ class Planner:
             prior=prior, action_weights=np.asarray(output.action_weights), legal=legal,
             trees=[export_tree(tree, index, names, tree_depth) for index in range(best.shape[0])],
             search_seconds=seconds, num_simulations=self.config.num_simulations)
+
+
+def merge_belief(recommendation: Recommendation, major: np.ndarray) -> Recommendation:
+    """One recommendation from a search of each sampled state of a belief (`sim.sample_beliefs`):
+    visits summed, values and prior averaged over the samples; the best action is the most
+    visited among those legal in every sample (the game allows what every consistent state
+    allows), the held alternative (no major cooldown, `major` [A]) likewise. The tree shown
+    is the first sample's."""
+    r = recommendation
+    legal = r.legal.all(axis=0, keepdims=True)
+    visits = np.where(legal, r.visit_counts.sum(axis=0, keepdims=True), 0)
+    seen = (~np.isnan(r.q_values)).sum(axis=0, keepdims=True)
+    q = np.where(seen > 0, np.nansum(r.q_values, axis=0, keepdims=True) / np.maximum(seen, 1), np.nan)
+    prior = r.prior.mean(axis=0, keepdims=True)
+    score = np.where(legal, visits * 1e6 + np.nan_to_num(q, nan=-1e3), -np.inf)
+    best = score.argmax(axis=1)
+    held = np.where(~np.asarray(major)[None, :], score, -np.inf)
+    hold = np.where(np.isfinite(held.max(axis=1)), held.argmax(axis=1), -1)
+    return dataclasses.replace(
+        r, best_action=best, hold_action=hold, visit_counts=visits, q_values=q, prior=prior,
+        action_weights=r.action_weights.mean(axis=0, keepdims=True), legal=legal, trees=r.trees[:1])
 
 
 def state_from_sim(env: Env, at_time: float, key: jax.Array, policy=None) -> State:

@@ -1,0 +1,149 @@
+"""A belief over simulator states from a partial view of the game.
+
+In retail combat the game hides remaining cooldown times and some auras (secret values),
+but not everything about them: whether a spell is ready, its charge count for one or two
+charges, whether it is usable, whether its proc highlight is on, and when the player last
+cast it (docs/protocol.md). `from_snapshot` turns every unknown into one neutral guess;
+`sample_beliefs` draws states that agree with every known fact instead, so a planner can
+search several of them and choose what is good across them:
+
+- a cooldown known *not ready* with a hidden remaining time: no charge, the next one back
+  uniformly within (0, cooldown] (the cooldown the game last showed, else the spec's);
+  with the player's own last cast known, exactly `cooldown - since_cast`;
+- known ready with charges below the maximum: a recharge runs, uniform in (0, cooldown];
+  ready with the charge count hidden (3+ charges): a uniform count 1..max;
+- a hidden buff: present with its remaining time from the player's own cast of an ability
+  that applies it (`since_cast < duration`), absent when every source of it is such an
+  ability and none was cast within its duration; present when a button it makes free is
+  highlighted (and it is that button's only such buff), absent when the highlight is known
+  off; present when an ability usable only with it is usable; otherwise present with the
+  buff's prior probability (`buff_prior`), for a uniform part of its duration and a uniform
+  stack count.
+
+What is known is never changed: known remaining times, charges, stacks, resources, health.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portunus.protocol import GameSnapshot
+from sim.env import Env
+from sim.snapshot import from_snapshots, snapshot_fields
+from sim.types import State
+
+DEFAULT_BUFF_PRIOR = 0.5   # without a better estimate, a hidden buff is as likely up as not
+
+
+def _host(env: Env) -> dict:
+    t = env.spec.tables
+    grants_by_proc = np.asarray(t.proc_grants_buff).any(axis=0) if np.asarray(t.proc_grants_buff).size else \
+        np.zeros(len(env.spec.buff_names), bool)
+    return {"cooldown": np.asarray(t.cooldown), "max_charges": np.asarray(t.max_charges),
+            "applies_buff": np.asarray(t.applies_buff), "makes_free": np.asarray(t.buff_makes_free),
+            "usable_with": np.asarray(t.usable_with_buffs), "has_usable": np.asarray(t.has_usable_condition),
+            "duration": np.asarray(t.buff_duration), "max_stacks": np.asarray(t.buff_max_stacks),
+            "initial_stacks": np.asarray(t.buff_initial_stacks),
+            "granted_by_procs": grants_by_proc}
+
+
+def _lead(snapshot: GameSnapshot) -> float:
+    return max(snapshot.gcd_remaining or 0.0, snapshot.cast_remaining or 0.0)
+
+
+def _cooldowns(fields: dict, snapshot: GameSnapshot, host: dict, rng: np.random.Generator) -> None:
+    lead = _lead(snapshot)
+    for index, cooldown in enumerate(snapshot.cooldowns):
+        if cooldown.remaining is not None:
+            continue                                     # exact or the addon's estimate: known
+        maximum = int(host["max_charges"][index])
+        length = cooldown.duration if cooldown.duration else float(host["cooldown"][index])
+        if length <= 0:
+            continue                                     # no cooldown: nothing hidden
+        charges = cooldown.charges
+        if charges is None:
+            if cooldown.ready is False:
+                charges = 0
+            elif cooldown.ready is True and maximum > 1:
+                charges = int(rng.integers(1, maximum + 1))
+            else:
+                continue                                 # nothing known, or ready with one charge
+        charges = min(int(charges), maximum)
+        recharge = 0.0
+        if charges < maximum:
+            if cooldown.since_cast is not None and maximum == 1 and cooldown.since_cast < length:
+                recharge = length - cooldown.since_cast - lead
+            else:
+                recharge = float(rng.uniform(0.0, length)) - lead
+            recharge = float(np.clip(recharge, 1e-3, length))
+        fields["charges"][index] = charges
+        fields["recharge"][index] = recharge
+
+
+def _buff_evidence(snapshot: GameSnapshot, host: dict, buff: int) -> tuple[str, float]:
+    """('present', remaining or NaN) / ('absent', 0) / ('unknown', 0) from the other fields."""
+    duration = float(host["duration"][buff])
+    lead = _lead(snapshot)
+    casters = np.flatnonzero(host["applies_buff"][:, buff])
+    since = [snapshot.cooldowns[a].since_cast for a in casters if a < len(snapshot.cooldowns)]
+    recent = [s for s in since if s is not None and s < duration]
+    if recent:
+        return "present", max(duration - min(recent) - lead, 1e-3)
+    if casters.size and not host["granted_by_procs"][buff] and since and all(s is not None for s in since):
+        return "absent", 0.0                             # its only sources were cast too long ago
+    highlights = [(ability, snapshot.cooldowns[ability].overlayed)
+                  for ability in np.flatnonzero(host["makes_free"][buff]) if ability < len(snapshot.cooldowns)]
+    if any(on is False for _, on in highlights):
+        return "absent", 0.0                             # a button it would light is known dark
+    if any(on is True and host["makes_free"][:, ability].sum() == 1 for ability, on in highlights):
+        return "present", float("nan")
+    for ability in np.flatnonzero(host["usable_with"][:, buff]):
+        if ability < len(snapshot.cooldowns) and host["has_usable"][ability] \
+                and host["usable_with"][ability].sum() == 1 and snapshot.cooldowns[ability].usable is True:
+            return "present", float("nan")
+    return "unknown", 0.0
+
+
+def _buffs(fields: dict, snapshot: GameSnapshot, host: dict, prior: np.ndarray, rng: np.random.Generator) -> None:
+    for buff, aura in enumerate(snapshot.buffs):
+        if aura.remaining is not None or aura.stacks is not None:
+            continue                                     # readable: known
+        duration = float(host["duration"][buff])
+        maximum = max(int(host["max_stacks"][buff]), 1)
+        verdict, remaining = _buff_evidence(snapshot, host, buff)
+        if verdict == "unknown":
+            verdict = "present" if rng.random() < prior[buff] else "absent"
+            remaining = float("nan")
+        if verdict == "absent" or duration <= 0:
+            fields["buff_remaining"][buff], fields["buff_stacks"][buff] = 0.0, 0
+            continue
+        if np.isnan(remaining):
+            remaining = float(rng.uniform(0.0, duration))
+            stacks = int(rng.integers(1, maximum + 1))
+        else:                                            # just applied by the player's cast
+            stacks = int(np.clip(host["initial_stacks"][buff], 1, maximum))
+        fields["buff_remaining"][buff] = max(remaining, 1e-3)
+        fields["buff_stacks"][buff] = stacks
+
+
+def sample_belief_fields(env: Env, snapshot: GameSnapshot, samples: int, seed: int = 0,
+                         buff_prior: np.ndarray | None = None) -> list[dict]:
+    """`samples` sets of State arrays (see `snapshot_fields`) that agree with every known
+    fact of `snapshot`. `buff_prior` [B]: the chance a hidden buff is up with no evidence."""
+    base = snapshot_fields(env, snapshot)
+    host = _host(env)
+    prior = np.full(len(env.spec.buff_names), DEFAULT_BUFF_PRIOR) if buff_prior is None else np.asarray(buff_prior)
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for _ in range(samples):
+        fields = {name: np.array(value, copy=True) for name, value in base.items()}
+        _cooldowns(fields, snapshot, host, rng)
+        _buffs(fields, snapshot, host, prior, rng)
+        drawn.append(fields)
+    return drawn
+
+
+def sample_beliefs(env: Env, snapshot: GameSnapshot, samples: int = 8, seed: int = 0,
+                   buff_prior: np.ndarray | None = None) -> State:
+    """A batch of `samples` States (leading axis) consistent with `snapshot` (module doc)."""
+    return from_snapshots(env, sample_belief_fields(env, snapshot, samples, seed, buff_prior))

@@ -1,0 +1,114 @@
+"""Beliefs from a partial view: every sampled state agrees with every known fact, hidden
+cooldowns known not ready never come back as ready, and search over a belief never
+recommends what the game would refuse."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+import sim
+from sim.belief import sample_belief_fields
+from sim.snapshot import snapshot_fields
+
+pytestmark = pytest.mark.xdist_group("belief")
+
+
+@pytest.fixture(scope="module")
+def env():
+    return sim.live_env()
+
+
+@pytest.fixture(scope="module")
+def snapshots(env):
+    return sim.sample_snapshots(40, seed=3)
+
+
+def hide(snapshot, rng):
+    """The retail-combat view of a full snapshot, at random: remaining times hidden (flags,
+    charges for 1-2 charges, own-cast times and highlights kept or hidden), auras secret."""
+    cooldowns = []
+    for cooldown in snapshot.cooldowns:
+        ready = cooldown.remaining == 0.0
+        since = float(rng.uniform(0, 40)) if rng.random() < 0.3 else None
+        cooldowns.append(dataclasses.replace(
+            cooldown, remaining=cooldown.remaining if rng.random() < 0.3 else None,
+            charges=cooldown.charges if rng.random() < 0.5 else None,
+            ready=ready if rng.random() < 0.8 else None, since_cast=since,
+            overlayed=None if rng.random() < 0.5 else bool(rng.random() < 0.5),
+            usable=None if rng.random() < 0.5 else bool(rng.random() < 0.5)))
+    buffs = [aura if rng.random() < 0.4 else dataclasses.replace(aura, remaining=None, stacks=None)
+             for aura in snapshot.buffs]
+    return dataclasses.replace(snapshot, cooldowns=tuple(cooldowns), buffs=tuple(buffs))
+
+
+def test_every_sample_agrees_with_what_is_known(env, snapshots):
+    tables = env.spec.tables
+    max_charges, base_cooldown = np.asarray(tables.max_charges), np.asarray(tables.cooldown)
+    duration, makes_free = np.asarray(tables.buff_duration), np.asarray(tables.buff_makes_free)
+    applies = np.asarray(tables.applies_buff)
+    rng = np.random.default_rng(5)
+    checked = {"not_ready": 0, "recharging": 0, "own_cast": 0, "highlight_off": 0, "cast_buff": 0}
+    for snapshot in snapshots:
+        view = hide(snapshot, rng)
+        base = snapshot_fields(env, view)
+        for fields in sample_belief_fields(env, view, 4, seed=int(rng.integers(1 << 30))):
+            for name in ("resources", "enemy_health", "enemy_max_health", "time"):
+                np.testing.assert_array_equal(fields[name], base[name], err_msg=name)
+            for a, cooldown in enumerate(view.cooldowns):
+                length = base_cooldown[a]
+                if cooldown.remaining is not None or length <= 0:
+                    assert fields["charges"][a] == base["charges"][a] and fields["recharge"][a] == base["recharge"][a]
+                    continue
+                if cooldown.charges is not None:
+                    assert fields["charges"][a] == min(cooldown.charges, max_charges[a])
+                if cooldown.ready is False and cooldown.charges is None:
+                    assert fields["charges"][a] == 0 and 0 < fields["recharge"][a] <= length
+                    checked["not_ready"] += 1
+                if fields["charges"][a] < max_charges[a]:
+                    assert 0 < fields["recharge"][a] <= length
+                    checked["recharging"] += 1
+                    if cooldown.since_cast is not None and max_charges[a] == 1 and cooldown.since_cast < length:
+                        assert fields["recharge"][a] == pytest.approx(max(length - cooldown.since_cast, 1e-3), abs=1e-3)
+                        checked["own_cast"] += 1
+            for b, aura in enumerate(view.buffs):
+                if aura.remaining is not None or aura.stacks is not None:
+                    assert fields["buff_remaining"][b] == base["buff_remaining"][b]
+                    assert fields["buff_stacks"][b] == base["buff_stacks"][b]
+                    continue
+                up = fields["buff_remaining"][b] > 0
+                assert (fields["buff_stacks"][b] > 0) == up and fields["buff_remaining"][b] <= duration[b]
+                recent = [view.cooldowns[a].since_cast for a in np.flatnonzero(applies[:, b])
+                          if view.cooldowns[a].since_cast is not None and view.cooldowns[a].since_cast < duration[b]]
+                if recent:
+                    assert up and fields["buff_remaining"][b] == pytest.approx(duration[b] - min(recent), abs=1e-3)
+                    checked["cast_buff"] += 1
+                elif any(view.cooldowns[a].overlayed is False for a in np.flatnonzero(makes_free[b])):
+                    assert not up
+                    checked["highlight_off"] += 1
+    assert all(count > 0 for count in checked.values()), checked   # every rule was exercised
+
+
+def test_a_hidden_cooldown_known_not_ready_is_never_recommended(env, snapshots):
+    """Wake of Ashes on cooldown with its remaining time secret: the one-guess state thinks it
+    ready (and legal); every belief sample knows it is not, and so does the merged advice."""
+    wake = env.spec.ability_names.index("wake_of_ashes")
+    snapshot = snapshots[5]
+    cooldowns = list(snapshot.cooldowns)
+    cooldowns[wake] = dataclasses.replace(cooldowns[wake], remaining=None, charges=None, ready=False)
+    view = dataclasses.replace(snapshot, cooldowns=tuple(cooldowns))
+    wake_action = env.spec.action_index("wake_of_ashes")
+    assert bool(sim.from_snapshot(env, view).legal_action_mask[wake_action])   # the old guess: ready
+    beliefs = sim.sample_beliefs(env, view, 6, seed=1)
+    assert not np.asarray(beliefs.legal_action_mask[:, wake_action]).any()
+    assert len(set(np.asarray(beliefs.recharge[:, wake]).round(3))) == 6        # six different guesses
+    import search
+
+    planner = search.Planner(env, search.SearchConfig(num_simulations=8))
+    advice = planner.recommend_belief(beliefs, jax.random.key(0))
+    assert advice.best_action.shape == (1,) and advice.best_action[0] != wake_action
+    assert advice.legal[0, advice.best_action[0]] and advice.hold_action[0] >= 0
+    assert 0 < advice.visit_counts.sum() <= 6 * 8     # each sample's 8 simulations, summed
