@@ -241,4 +241,5 @@ class OverlayApp:
 
 def settings_from(config: OverlayConfig) -> Settings:
     return Settings(mode=config.policy, simulations=config.simulations, depth=config.tree_depth,
+                    belief_samples=config.belief_samples,
                     refresh_ms=config.refresh_ms)

@@ -30,6 +30,7 @@ class OverlayConfig:
     policy: str = "mcts"           # apl | net | mcts
     simulations: int = 64
     tree_depth: int = 2            # 1..6
+    belief_samples: int = 4        # states drawn when the game hides values (secret cooldowns, auras); 1: one guess
     capture: Optional[list[int]] = None  # [left, top, width, height]; unset: scan the screen once
     stale_ms: int = 1000           # a frame counter unchanged this long means the game stopped drawing
     icons_dir: Optional[str] = None  # the player's own icons, named <spell id>.png
@@ -38,7 +39,7 @@ class OverlayConfig:
 
 
 _RANGES = {"width": (200, 4000), "height": (150, 4000), "refresh_ms": (20, 10_000), "fps": (1, 240),
-           "simulations": (1, 4096), "tree_depth": (1, 6), "stale_ms": (100, 60_000),
+           "simulations": (1, 4096), "tree_depth": (1, 6), "belief_samples": (1, 64), "stale_ms": (100, 60_000),
            "x": (-10_000, 10_000), "y": (-10_000, 10_000)}
 
 

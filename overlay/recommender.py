@@ -71,6 +71,37 @@ class Recommender:
             self._planners[simulations] = Planner(self.env, config, self.apply_fn, self.params)
         return self._planners[simulations]
 
+    def advise_belief(self, states: State, mode: str, simulations: int = 64, depth: int = 2) -> Advice:
+        """Advice for one game state seen partly (`states`: samples of `sim.sample_beliefs`):
+        only actions legal in every sample; search merges its searches of each sample
+        (`Planner.recommend_belief`), the APL and the network vote by sample."""
+        start = time.perf_counter()
+        legal = np.asarray(states.legal_action_mask).all(axis=0)
+        if mode == "mcts":
+            recommendation = self.planner(simulations).recommend_belief(states, tree_depth=depth)
+            hold = int(recommendation.hold_action[0])
+            advice = Advice("mcts", self.names[int(recommendation.best_action[0])],
+                            self.names[hold] if hold >= 0 else None, recommendation.trees[0], 0.0, simulations)
+            return dataclasses.replace(advice, seconds=time.perf_counter() - start)
+        if mode == "apl":
+            picks = np.asarray(jax.vmap(self._apl)(states))            # [K, 2]: best, hold
+            votes = np.bincount(picks[:, 0], minlength=len(self.names)) * legal
+        elif mode == "net":
+            if self.apply_fn is None:
+                raise ValueError("policy mode 'net' needs a network (--checkpoint)")
+            logits = np.asarray(jax.vmap(self._net, in_axes=(None, 0))(self.params, states))
+            probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+            votes = (probabilities / probabilities.sum(axis=1, keepdims=True)).mean(axis=0) * legal
+        else:
+            raise ValueError(f"policy mode must be one of {', '.join(self.modes)}, got '{mode}'")
+        order = [int(a) for a in np.argsort(-votes, kind="stable") if legal[a]]
+        best = order[0] if order else self.env.wait_action
+        hold = next((a for a in order if not self.major[a]), None)
+        children = [_leaf(self.names[a], prior=float(votes[a] / max(votes.sum(), 1e-9))) for a in order[:depth + 2]]
+        advice = Advice(mode, self.names[best], None if hold is None else self.names[hold],
+                        {"name": None, "visits": 0, "q": None, "children": children}, 0.0, 0)
+        return dataclasses.replace(advice, seconds=time.perf_counter() - start)
+
     def advise(self, state: State, mode: str, simulations: int = 64, depth: int = 2) -> Advice:
         start = time.perf_counter()
         if mode == "apl":

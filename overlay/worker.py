@@ -19,6 +19,7 @@ class Settings:
     simulations: int = 64
     depth: int = 2
     refresh_ms: int = 250
+    belief_samples: int = 4          # states drawn when the game hides values (1: one guess)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PlannerWorker(threading.Thread):
     def refresh(self) -> Result:
         """One refresh: read the source, build the state, advise. Also used by the benchmark."""
         import sim
+        from sim.belief import has_hidden
 
         start = time.monotonic()
         reading = self.source.read()
@@ -54,6 +56,10 @@ class PlannerWorker(threading.Thread):
                 s = self.settings
                 if hasattr(self.recommender, "advise_snapshot"):          # the planning service
                     advice = self.recommender.advise_snapshot(reading.snapshot, s.depth)
+                elif s.belief_samples > 1 and has_hidden(reading.snapshot):
+                    states = sim.sample_beliefs(self.env, reading.snapshot, s.belief_samples,
+                                                seed=reading.snapshot.frame)
+                    advice = self.recommender.advise_belief(states, s.mode, s.simulations, s.depth)
                 else:
                     state = sim.from_snapshot(self.env, reading.snapshot)
                     advice = self.recommender.advise(state, s.mode, s.simulations, s.depth)

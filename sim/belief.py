@@ -126,6 +126,14 @@ def _buffs(fields: dict, snapshot: GameSnapshot, host: dict, prior: np.ndarray, 
         fields["buff_stacks"][buff] = stacks
 
 
+def has_hidden(snapshot: GameSnapshot) -> bool:
+    """Whether the snapshot hides something a belief can fill in better than one guess: a
+    cooldown whose remaining time is unknown while its readiness or charges are known, or an
+    aura with neither remaining time nor stacks."""
+    return (any(c.remaining is None and (c.ready is not None or c.charges is not None) for c in snapshot.cooldowns)
+            or any(a.remaining is None and a.stacks is None for a in snapshot.buffs))
+
+
 def sample_belief_fields(env: Env, snapshot: GameSnapshot, samples: int, seed: int = 0,
                          buff_prior: np.ndarray | None = None) -> list[dict]:
     """`samples` sets of State arrays (see `snapshot_fields`) that agree with every known

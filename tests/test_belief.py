@@ -112,3 +112,38 @@ def test_a_hidden_cooldown_known_not_ready_is_never_recommended(env, snapshots):
     assert advice.best_action.shape == (1,) and advice.best_action[0] != wake_action
     assert advice.legal[0, advice.best_action[0]] and advice.hold_action[0] >= 0
     assert 0 < advice.visit_counts.sum() <= 6 * 8     # each sample's 8 simulations, summed
+
+
+def test_the_overlay_plans_over_a_belief_when_the_game_hides_values(env, snapshots):
+    """The planner thread: where the APL would open with Wake of Ashes, the game shows it not
+    ready with its remaining time hidden. The one-guess state takes it as ready and advises it;
+    the belief (every mode) never does. A fully readable snapshot is advised from one state."""
+    from overlay.recommender import Recommender
+    from overlay.sources import OK, Reading
+    from overlay.worker import PlannerWorker, Settings
+    from sim.belief import has_hidden
+
+    class Fixed:
+        def __init__(self, snapshot):
+            self.snapshot = snapshot
+
+        def read(self):
+            return Reading(OK, self.snapshot, 0.0, 0.0)
+
+    def advice(snapshot, **settings):
+        result = PlannerWorker(env, recommender, Fixed(snapshot), Settings(**settings)).refresh()
+        assert result.error == ""
+        return result.advice.best
+
+    recommender = Recommender(env)
+    wake = env.spec.ability_names.index("wake_of_ashes")
+    opening = next(snapshot for snapshot in snapshots
+                   if recommender.advise(sim.from_snapshot(env, snapshot), "apl").best == "wake_of_ashes")
+    cooldowns = list(opening.cooldowns)
+    cooldowns[wake] = dataclasses.replace(cooldowns[wake], remaining=None, charges=None, ready=False)
+    hidden = dataclasses.replace(opening, cooldowns=tuple(cooldowns))
+    assert has_hidden(hidden) and not has_hidden(opening)
+    assert advice(hidden, mode="apl", belief_samples=1) == "wake_of_ashes"      # the one guess
+    for mode in ("apl", "mcts"):
+        assert advice(hidden, mode=mode, simulations=8, belief_samples=4) != "wake_of_ashes", mode
+    assert advice(opening, mode="apl", belief_samples=4) == "wake_of_ashes"     # readable: one state
