@@ -383,6 +383,49 @@ def bench_crn_command(
     write_json(json_path, result)
 
 
+@bench_app.command("retail")
+def bench_retail_command(
+    fight: str = typer.Option("patchwerk:300", help="A fight, as in the training config."),
+    policy: str = typer.Option("apl", help="apl or mcts (the simulator-only planner)."),
+    episodes: int = typer.Option(4, help="Episodes per view, the same for every view (2-10,000).",
+                                 callback=inputs.number_option(2, 10_000, integer=True)),
+    simulations: int = typer.Option(64, help="Search simulations per decision with --policy mcts (1-4096).",
+                                    callback=inputs.number_option(1, 4096, integer=True)),
+    samples: int = typer.Option(4, help="Belief samples per decision (1-64).",
+                                callback=inputs.number_option(1, 64, integer=True)),
+    seed: int = seed_option(),
+    json_path: Path = json_option(Path("bench-results/retail.json"), "Where to write the JSON."),
+) -> None:
+    """What the retail view costs: one policy fed the full state, the one-guess state from what
+    retail combat shows, or a belief over it; damage paired by episode."""
+    from train.envs import parse_fight
+    from train.views import POLICIES, play_views
+
+    try:
+        if policy not in POLICIES:
+            raise InputError(f"--policy must be one of {', '.join(POLICIES)}, got '{policy}'")
+        import sim
+
+        env = sim.make("retribution_paladin", None, parse_fight(fight, 8))
+    except InputError as error:
+        fail(error)
+    with console.status("playing") as status:
+        result = play_views(env, policy, episodes=episodes, seed=seed, simulations=simulations, samples=samples,
+                            on_episode=lambda view, done: status.update(f"{view}: {done}/{episodes} episodes"))
+    table = Table(title=f"{policy} on {result['fight']}: {episodes} paired episodes")
+    for column in ("view", "damage (95 %)", "vs full, % (95 %)", "refused presses"):
+        table.add_column(column, justify="right")
+    for view, row in result["views"].items():
+        damage, pair = row["damage"], row.get("versus_full")
+        versus = "-" if pair is None else (f"{pair['percent']['mean']:+.1f} [{pair['percent']['low']:+.1f}, "
+                                           f"{pair['percent']['high']:+.1f}]")
+        table.add_row(view, f"{damage['mean']:,.0f} [{damage['low']:,.0f}, {damage['high']:,.0f}]", versus,
+                      str(row["refused_presses"]))
+    console.print(table)
+    result["environment"] = __import__("portunus.bench", fromlist=["environment"]).environment()
+    write_json(json_path, result)
+
+
 @bench_app.command("selfplay")
 def bench_selfplay_command(
     envs_per_fight: str = typer.Option("32,128", help="Environments per fight to measure.",

@@ -16,7 +16,8 @@ search several of them and choose what is good across them:
   that applies it (`since_cast < duration`), absent when every source of it is such an
   ability and none was cast within its duration; present when a button it makes free is
   highlighted (and it is that button's only such buff), absent when the highlight is known
-  off; present when an ability usable only with it is usable; otherwise present with the
+  off; present when an ability usable only with it is usable, absent when that ability is
+  ready and affordable but not usable; otherwise present with the
   buff's prior probability (`buff_prior`), for a uniform part of its duration and a uniform
   stack count.
 
@@ -43,7 +44,7 @@ def _host(env: Env) -> dict:
             "applies_buff": np.asarray(t.applies_buff), "makes_free": np.asarray(t.buff_makes_free),
             "usable_with": np.asarray(t.usable_with_buffs), "has_usable": np.asarray(t.has_usable_condition),
             "duration": np.asarray(t.buff_duration), "max_stacks": np.asarray(t.buff_max_stacks),
-            "initial_stacks": np.asarray(t.buff_initial_stacks),
+            "initial_stacks": np.asarray(t.buff_initial_stacks), "cost": np.asarray(t.cost),
             "granted_by_procs": grants_by_proc}
 
 
@@ -97,10 +98,17 @@ def _buff_evidence(snapshot: GameSnapshot, host: dict, buff: int) -> tuple[str, 
         return "absent", 0.0                             # a button it would light is known dark
     if any(on is True and host["makes_free"][:, ability].sum() == 1 for ability, on in highlights):
         return "present", float("nan")
+    resources = np.array([r.current if r.current is not None else np.inf for r in snapshot.resources])
     for ability in np.flatnonzero(host["usable_with"][:, buff]):
-        if ability < len(snapshot.cooldowns) and host["has_usable"][ability] \
-                and host["usable_with"][ability].sum() == 1 and snapshot.cooldowns[ability].usable is True:
+        if ability >= len(snapshot.cooldowns) or not host["has_usable"][ability] \
+                or host["usable_with"][ability].sum() != 1:
+            continue
+        cooldown = snapshot.cooldowns[ability]
+        if cooldown.usable is True:
             return "present", float("nan")
+        affordable = resources.size == 0 or bool(np.all(host["cost"][ability][: resources.size] <= resources))
+        if cooldown.usable is False and cooldown.ready is True and affordable:
+            return "absent", 0.0                         # ready and affordable, yet not usable: the buff is down
     return "unknown", 0.0
 
 

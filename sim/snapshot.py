@@ -49,6 +49,7 @@ def from_snapshot(env: Env, snapshot: GameSnapshot, key: jax.Array | None = None
     Unknown values: resources -> the spec's starting amount, cooldowns -> ready,
     auras -> absent, enemy health -> full (the fight's slot health when the max is unknown),
     range -> in range. Enemies beyond the env's slots are dropped (the addon sends the target first).
+    An ability the game reports not usable has no legal action.
     """
     return _assembler(env)(jax.random.key(0) if key is None else key, snapshot_fields(env, snapshot))
 
@@ -125,6 +126,9 @@ def snapshot_fields(env: Env, snapshot: GameSnapshot) -> dict:
         "debuff_remaining": np.where(alive[:, None], debuffs, 0.0).astype(np.float32),
         "enemy_health": health, "enemy_max_health": np.maximum(max_health, health).astype(np.float32),
         "enemy_alive": alive, "enemy_in_range": in_range,
+        # C_Spell.IsSpellUsable said no (resources, a proc, a window the view cannot see):
+        # the game would refuse the press, so no action of that ability is legal.
+        "unusable": np.array([c.usable is False for c in snapshot.cooldowns], bool),
     }
     return fields
 
@@ -142,8 +146,12 @@ def _assembler(env: Env):
 def _assemble_fn(env: Env):
     """One compiled call from the snapshot's arrays to a State (eager JAX would cost ~15 ms)."""
 
+    action_ability = jnp.asarray(env.spec.action_ability)
+
     def assemble(key, fields):
         spec, tables = env.spec, env.spec.tables
+        fields = dict(fields)
+        unusable = jnp.concatenate([fields.pop("unusable"), jnp.zeros(1, bool)])   # wait: never
         state = env.init(key).replace(**fields, pull_start_time=jnp.float32(0.0))
         # Periodic debuffs tick for their base value from the next full period; damage an
         # expiring debuff stored before the snapshot is not visible to the addon and starts at 0.
@@ -155,7 +163,7 @@ def _assemble_fn(env: Env):
         state = state.replace(
             debuff_tick=jnp.where(periodic, jnp.minimum(period[None, :], remaining), 0.0),
             debuff_value=jnp.where(periodic, (tables.debuff_tick_coefficient * power)[None, :], 0.0))
-        return state.replace(legal_action_mask=env.legal_action_mask(state))
+        return state.replace(legal_action_mask=env.legal_action_mask(state) & ~unusable[action_ability])
 
     return assemble
 

@@ -147,3 +147,50 @@ def test_the_overlay_plans_over_a_belief_when_the_game_hides_values(env, snapsho
     for mode in ("apl", "mcts"):
         assert advice(hidden, mode=mode, simulations=8, belief_samples=4) != "wake_of_ashes", mode
     assert advice(opening, mode="apl", belief_samples=4) == "wake_of_ashes"     # readable: one state
+
+
+def test_the_retail_view_hides_what_retail_combat_hides(env, snapshots):
+    """Remaining times only as "not cooling down", no auras, no enemy health or debuffs; the
+    readable flags (ready, usable, charges of 1-2 charge spells) as the game computes them;
+    and an ability the game calls unusable has no legal action in the state built from it."""
+    import jax.numpy as jnp
+
+    from sim.retail import retail_snapshot
+
+    from sim.apl import load_apl
+
+    apl = load_apl(env, warn=None)
+    play = jax.jit(lambda state: jax.lax.fori_loop(0, 12, lambda _, s: env.step(s, apl(s)), state))
+    state = play(env.init(jax.random.key(4)))
+    view = retail_snapshot(env, state)
+    charges, maximum = np.asarray(state.charges), np.asarray(env.spec.tables.max_charges)
+    legal = np.asarray(state.legal_action_mask)
+    for a, cooldown in enumerate(view.cooldowns):
+        assert cooldown.ready == (charges[a] > 0)
+        assert (cooldown.remaining == 0.0) if charges[a] >= maximum[a] else cooldown.remaining is None
+        assert cooldown.usable == bool(legal[np.asarray(env.spec.action_ability) == a].any())
+        if maximum[a] <= 2:
+            assert cooldown.charges == charges[a]
+    assert all(aura.remaining is None and aura.stacks is None for aura in view.buffs)
+    assert all(enemy.health is None and enemy.health_pct is None for enemy in view.enemies)
+    seen = sim.from_snapshot(env, view)
+    mask = np.asarray(seen.legal_action_mask)
+    for a, cooldown in enumerate(view.cooldowns):
+        if cooldown.usable is False:
+            assert not mask[np.asarray(env.spec.action_ability) == a].any()
+    assert mask[env.wait_action] and bool(jnp.any(seen.legal_action_mask))
+
+
+def test_views_are_played_on_the_same_episodes():
+    """The retail-view measurement in a small configuration: the full view against itself is
+    exact, the one-guess and belief views are paired with it and press nothing the game refuses."""
+    from train.views import default_env, play_views
+
+    result = play_views(default_env("patchwerk:15"), "apl", views=("full", "retail", "retail_belief"), episodes=2)
+    views = result["views"]
+    assert views["full"]["damage"]["n"] == 2 and views["full"]["refused_presses"] == 0
+    for view in ("retail", "retail_belief"):
+        assert views[view]["versus_full"]["percent"]["n"] == 2
+        assert views[view]["refused_presses"] == 0        # usable flags keep every press legal
+    again = play_views(default_env("patchwerk:15"), "apl", views=("full",), episodes=2)
+    assert again["views"]["full"]["damage"]["mean"] == views["full"]["damage"]["mean"]
