@@ -19,7 +19,9 @@ search several of them and choose what is good across them:
   off; present when an ability usable only with it is usable, absent when that ability is
   ready and affordable but not usable; otherwise present with the
   buff's prior probability (`buff_prior`), for a uniform part of its duration and a uniform
-  stack count.
+  stack count;
+- a hidden debuff on the target: up with `duration - since_cast` left when the player cast
+  an ability that applies it within its duration (else as the one guess: down).
 
 What is known is never changed: known remaining times, charges, stacks, resources, health.
 """
@@ -45,6 +47,7 @@ def _host(env: Env) -> dict:
             "usable_with": np.asarray(t.usable_with_buffs), "has_usable": np.asarray(t.has_usable_condition),
             "duration": np.asarray(t.buff_duration), "max_stacks": np.asarray(t.buff_max_stacks),
             "initial_stacks": np.asarray(t.buff_initial_stacks), "cost": np.asarray(t.cost),
+            "applies_debuff": np.asarray(t.applies_debuff), "debuff_duration": np.asarray(t.debuff_duration),
             "granted_by_procs": grants_by_proc}
 
 
@@ -142,6 +145,23 @@ def has_hidden(snapshot: GameSnapshot) -> bool:
             or any(a.remaining is None and a.stacks is None for a in snapshot.buffs))
 
 
+def _debuffs(fields: dict, snapshot: GameSnapshot, host: dict) -> None:
+    """Hidden debuffs on the target (the addon's first enemy): up with `duration - since_cast`
+    left when the player cast an ability that applies it within its duration."""
+    if not snapshot.enemies or not fields["enemy_alive"][0]:
+        return
+    lead = _lead(snapshot)
+    for debuff, aura in enumerate(snapshot.enemies[0].debuffs):
+        if aura.remaining is not None:
+            continue
+        duration = float(host["debuff_duration"][debuff])
+        since = [snapshot.cooldowns[a].since_cast for a in np.flatnonzero(host["applies_debuff"][:, debuff])
+                 if a < len(snapshot.cooldowns) and snapshot.cooldowns[a].since_cast is not None]
+        recent = [value for value in since if value < duration]
+        if recent:
+            fields["debuff_remaining"][0, debuff] = max(duration - min(recent) - lead, 1e-3)
+
+
 def sample_belief_fields(env: Env, snapshot: GameSnapshot, samples: int, seed: int = 0,
                          buff_prior: np.ndarray | None = None) -> list[dict]:
     """`samples` sets of State arrays (see `snapshot_fields`) that agree with every known
@@ -155,6 +175,7 @@ def sample_belief_fields(env: Env, snapshot: GameSnapshot, samples: int, seed: i
         fields = {name: np.array(value, copy=True) for name, value in base.items()}
         _cooldowns(fields, snapshot, host, rng)
         _buffs(fields, snapshot, host, prior, rng)
+        _debuffs(fields, snapshot, host)
         drawn.append(fields)
     return drawn
 

@@ -6,8 +6,11 @@ secret (../shared/reference/wow-12-addon-api.md); what stays readable is the rea
 each ability, charge counts of one- and two-charge spells, proc highlights, resources, the
 GCD and the enemies' presence. `retail_snapshot` masks a full snapshot the same way, so the
 planner can be measured on the view it will really get. `usable` (C_Spell.IsSpellUsable,
-readable) is whether the ability is castable on some enemy now. It is the pessimistic addon
-otherwise: no own-cast estimates of remaining times (the state does not record cast times).
+readable) is whether the ability is castable on some enemy now. With `since_cast` (seconds
+since the player's own last press of each ability, which the addon sees through
+UNIT_SPELLCAST_SUCCEEDED; the state does not record it, the caller does), a cooldown that is
+not ready gets the addon's estimate: the spec's base cooldown minus that time, flagged
+estimated, sent only while positive (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from sim.snapshot import to_snapshot
 from sim.types import State
 
 
-def retail_snapshot(env: Env, state: State, frame: int = 0) -> GameSnapshot:
-    """The snapshot of `state` (one fight) as retail combat lets the addon read it."""
+def retail_snapshot(env: Env, state: State, frame: int = 0, since_cast: np.ndarray | None = None) -> GameSnapshot:
+    """The snapshot of `state` (one fight) as retail combat lets the addon read it;
+    `since_cast` [A]: seconds since the own last cast of each ability (NaN: not this fight)."""
     full = to_snapshot(env, state, frame)
     s = jax.device_get(state)
     tables = env.spec.tables
     max_charges = np.asarray(tables.max_charges)
+    base_cooldown = np.asarray(tables.cooldown)
     makes_free = np.asarray(tables.buff_makes_free)            # [B, A]
     active = np.asarray(s.buff_remaining) > 0
     highlighted = (makes_free & active[:, None]).any(axis=0)   # [A]: a proc lights the button
@@ -40,9 +45,13 @@ def retail_snapshot(env: Env, state: State, frame: int = 0) -> GameSnapshot:
         maximum, charges = int(max_charges[index]), int(cooldown.charges)
         ready = charges > 0
         full_charges = charges >= maximum
+        since = None if since_cast is None or np.isnan(since_cast[index]) else float(since_cast[index])
+        remaining, estimated = (0.0, False) if full_charges else (None, None)  # readable only as "not cooling down"
+        if not ready and maximum == 1 and since is not None and base_cooldown[index] - since > 0:
+            remaining, estimated = float(base_cooldown[index] - since), True
         cooldowns.append(dataclasses.replace(
-            cooldown,
-            remaining=0.0 if full_charges else None,            # readable only as "not cooling down"
+            cooldown, remaining=remaining, estimated=estimated, since_cast=since,
+            duration=float(base_cooldown[index]) if base_cooldown[index] > 0 else None,
             charges=charges if maximum <= 2 or full_charges or charges == 0 else None,
             max_charges=maximum, ready=ready, usable=bool(usable[index]),
             overlayed=bool(highlighted[index]) if makes_free[:, index].any() else None))

@@ -42,7 +42,10 @@ def hide(snapshot, rng):
             usable=None if rng.random() < 0.5 else bool(rng.random() < 0.5)))
     buffs = [aura if rng.random() < 0.4 else dataclasses.replace(aura, remaining=None, stacks=None)
              for aura in snapshot.buffs]
-    return dataclasses.replace(snapshot, cooldowns=tuple(cooldowns), buffs=tuple(buffs))
+    enemies = [dataclasses.replace(enemy, debuffs=tuple(
+        aura if rng.random() < 0.4 else dataclasses.replace(aura, remaining=None, stacks=None)
+        for aura in enemy.debuffs)) for enemy in snapshot.enemies]
+    return dataclasses.replace(snapshot, cooldowns=tuple(cooldowns), buffs=tuple(buffs), enemies=tuple(enemies))
 
 
 def test_every_sample_agrees_with_what_is_known(env, snapshots):
@@ -51,7 +54,7 @@ def test_every_sample_agrees_with_what_is_known(env, snapshots):
     duration, makes_free = np.asarray(tables.buff_duration), np.asarray(tables.buff_makes_free)
     applies = np.asarray(tables.applies_buff)
     rng = np.random.default_rng(5)
-    checked = {"not_ready": 0, "recharging": 0, "own_cast": 0, "highlight_off": 0, "cast_buff": 0}
+    checked = {"not_ready": 0, "recharging": 0, "own_cast": 0, "highlight_off": 0, "cast_buff": 0, "cast_debuff": 0}
     for snapshot in snapshots:
         view = hide(snapshot, rng)
         base = snapshot_fields(env, view)
@@ -89,6 +92,19 @@ def test_every_sample_agrees_with_what_is_known(env, snapshots):
                 elif any(view.cooldowns[a].overlayed is False for a in np.flatnonzero(makes_free[b])):
                     assert not up
                     checked["highlight_off"] += 1
+            if view.enemies and base["enemy_alive"][0]:
+                debuff_duration = np.asarray(tables.debuff_duration)
+                applies_debuff = np.asarray(tables.applies_debuff)
+                for d, aura in enumerate(view.enemies[0].debuffs):
+                    recent = [view.cooldowns[a].since_cast for a in np.flatnonzero(applies_debuff[:, d])
+                              if view.cooldowns[a].since_cast is not None
+                              and view.cooldowns[a].since_cast < debuff_duration[d]]
+                    if aura.remaining is None and recent:
+                        assert fields["debuff_remaining"][0, d] == pytest.approx(
+                            debuff_duration[d] - min(recent), abs=1e-3)
+                        checked["cast_debuff"] += 1
+                    else:
+                        assert fields["debuff_remaining"][0, d] == base["debuff_remaining"][0, d]
     assert all(count > 0 for count in checked.values()), checked   # every rule was exercised
 
 
@@ -162,12 +178,20 @@ def test_the_retail_view_hides_what_retail_combat_hides(env, snapshots):
     apl = load_apl(env, warn=None)
     play = jax.jit(lambda state: jax.lax.fori_loop(0, 12, lambda _, s: env.step(s, apl(s)), state))
     state = play(env.init(jax.random.key(4)))
-    view = retail_snapshot(env, state)
+    since = np.full(env.spec.num_abilities, np.nan)
+    since[env.spec.ability_names.index("wake_of_ashes")] = 4.0
+    view = retail_snapshot(env, state, since_cast=since)
     charges, maximum = np.asarray(state.charges), np.asarray(env.spec.tables.max_charges)
+    wake = env.spec.ability_names.index("wake_of_ashes")
+    assert charges[wake] == 0   # the opener used it: cooling down, the addon estimates from its own cast
+    assert view.cooldowns[wake].remaining == pytest.approx(float(env.spec.tables.cooldown[wake]) - 4.0)
+    assert view.cooldowns[wake].estimated is True
+    assert view.cooldowns[wake].since_cast == 4.0
     legal = np.asarray(state.legal_action_mask)
     for a, cooldown in enumerate(view.cooldowns):
         assert cooldown.ready == (charges[a] > 0)
-        assert (cooldown.remaining == 0.0) if charges[a] >= maximum[a] else cooldown.remaining is None
+        if a != wake:
+            assert (cooldown.remaining == 0.0) if charges[a] >= maximum[a] else cooldown.remaining is None
         assert cooldown.usable == bool(legal[np.asarray(env.spec.action_ability) == a].any())
         if maximum[a] <= 2:
             assert cooldown.charges == charges[a]

@@ -3,7 +3,8 @@
 Every episode is played once per view on the same start (paired): the policy chooses from
 (`full`) the simulator's state, (`retail`) the one-guess state `from_snapshot` builds from
 the retail snapshot (`sim.retail`), or (`retail_belief`) several states consistent with it
-(`sim.sample_beliefs`; the APL votes, search merges). The true fight steps with the chosen
+(`sim.sample_beliefs`; the APL votes, search merges). The retail views know the player's own
+casts (the addon reads them), so estimated cooldowns and own-applied debuffs can be used. The true fight steps with the chosen
 action; an action the game would refuse (a cooldown the view guessed ready) is a wasted
 press (the simulator's illegal action: a short wait). Reported: each view's mean damage
 and the paired difference to the full view with its 95 % interval.
@@ -40,11 +41,11 @@ def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -
     def batch(state):
         return jax.tree.map(lambda x: x[None], state)
 
-    def choose(state, episode: int, decision: int) -> int:
+    def choose(state, episode: int, decision: int, since_cast: np.ndarray) -> int:
         if view == "full":
             seen = state
         else:
-            snapshot = retail_snapshot(env, state, decision)
+            snapshot = retail_snapshot(env, state, decision, since_cast)
             if view == "retail":
                 seen = from_snapshot(env, snapshot)
             else:
@@ -74,9 +75,15 @@ def play_views(env: Env, policy: str = "apl", views=VIEWS, episodes: int = 8, se
         for episode in range(episodes):
             state = env.init(keys[episode])
             decision = 0
+            pressed = np.full(env.spec.num_abilities, np.nan)     # own casts, as the addon sees them
             while not bool(state.terminated):
-                state = step(state, choose(state, episode, decision))
+                now = float(state.time)
+                action = choose(state, episode, decision, now - pressed)
+                state = step(state, action)
                 refused += int(state.illegal_action)
+                ability = int(env.spec.action_ability[action])
+                if ability < env.spec.num_abilities and not bool(state.illegal_action):
+                    pressed[ability] = now
                 decision += 1
             totals.append(float(state.damage_done))
             if on_episode is not None:
