@@ -46,7 +46,7 @@ class PlannerWorker(threading.Thread):
     def refresh(self) -> Result:
         """One refresh: read the source, build the state, advise. Also used by the benchmark."""
         import sim
-        from sim.belief import has_hidden
+        from sim.belief import buff_uptime, has_hidden
 
         start = time.monotonic()
         reading = self.source.read()
@@ -58,7 +58,7 @@ class PlannerWorker(threading.Thread):
                     advice = self.recommender.advise_snapshot(reading.snapshot, s.depth)
                 elif s.belief_samples > 1 and has_hidden(reading.snapshot):
                     states = sim.sample_beliefs(self.env, reading.snapshot, s.belief_samples,
-                                                seed=reading.snapshot.frame)
+                                                seed=reading.snapshot.frame, buff_prior=buff_uptime(self.env))
                     advice = self.recommender.advise_belief(states, s.mode, s.simulations, s.depth)
                 else:
                     state = sim.from_snapshot(self.env, reading.snapshot)

@@ -18,8 +18,9 @@ search several of them and choose what is good across them:
   highlighted (and it is that button's only such buff), absent when the highlight is known
   off; present when an ability usable only with it is usable, absent when that ability is
   ready and affordable but not usable; otherwise present with the
-  buff's prior probability (`buff_prior`), for a uniform part of its duration and a uniform
-  stack count;
+  buff's prior probability (`buff_prior`: 0.5 unless given; `buff_uptime(env)` is the share
+  of decisions at which the default APL has it up in the env's fight, what the overlay and
+  `portunus bench retail` use), for a uniform part of its duration and a uniform stack count;
 - a hidden debuff on the target: up with `duration - since_cast` left when the player cast
   an ability that applies it within its duration (else as the one guess: down).
 
@@ -27,6 +28,8 @@ What is known is never changed: known remaining times, charges, stacks, resource
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -135,6 +138,31 @@ def _buffs(fields: dict, snapshot: GameSnapshot, host: dict, prior: np.ndarray, 
             stacks = int(np.clip(host["initial_stacks"][buff], 1, maximum))
         fields["buff_remaining"][buff] = max(remaining, 1e-3)
         fields["buff_stacks"][buff] = stacks
+
+
+@functools.lru_cache(maxsize=8)
+def buff_uptime(env: Env, fights: int = 16, decisions: int = 512, seed: int = 0) -> np.ndarray:
+    """[B] the share of decision points at which each buff is up when the default APL plays
+    `env`'s fight: a prior for hidden buffs that the simulator's own play supports."""
+    import jax
+    import jax.numpy as jnp
+
+    from sim._xla import jit
+    from sim.apl import load_apl
+    from sim.rollout import init_batch, play_policy
+
+    apl = load_apl(env, warn=None)
+
+    @jit
+    def shares(states):
+        def one(states, _):
+            live = ~states.terminated
+            up = (states.buff_remaining > 0) & live[:, None]
+            return play_policy(env, apl, states, 1), (jnp.sum(up, axis=0), jnp.sum(live))
+        _, (up, live) = jax.lax.scan(one, states, None, length=decisions)
+        return jnp.sum(up, axis=0) / jnp.maximum(jnp.sum(live), 1)
+
+    return np.asarray(shares(init_batch(env, jax.random.key(seed), fights)), np.float64)
 
 
 def has_hidden(snapshot: GameSnapshot) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 import sim
 from sim._xla import jit
 from sim.apl import load_apl
-from sim.belief import sample_beliefs
+from sim.belief import buff_uptime, sample_beliefs
 from sim.env import Env
 from sim.retail import retail_snapshot
 from sim.snapshot import from_snapshot
@@ -37,6 +37,7 @@ def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -
     apl = jit(load_apl(env, warn=None))
     vote = jit(jax.vmap(load_apl(env, warn=None)))
     planner = search.Planner(env, search.SearchConfig(num_simulations=simulations)) if policy == "mcts" else None
+    prior = buff_uptime(env) if view == "retail_belief" else None
 
     def batch(state):
         return jax.tree.map(lambda x: x[None], state)
@@ -49,7 +50,8 @@ def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -
             if view == "retail":
                 seen = from_snapshot(env, snapshot)
             else:
-                beliefs = sample_beliefs(env, snapshot, samples, seed=episode * 100_003 + decision)
+                beliefs = sample_beliefs(env, snapshot, samples, seed=episode * 100_003 + decision,
+                                         buff_prior=prior)
                 if planner is not None:
                     return int(planner.recommend_belief(beliefs, jax.random.key(decision)).best_action[0])
                 legal = np.asarray(beliefs.legal_action_mask).all(axis=0)
