@@ -143,7 +143,8 @@ def _buffs(fields: dict, snapshot: GameSnapshot, host: dict, prior: np.ndarray, 
 @functools.lru_cache(maxsize=8)
 def buff_uptime(env: Env, fights: int = 16, decisions: int = 512, seed: int = 0) -> np.ndarray:
     """[B] the share of decision points at which each buff is up when the default APL plays
-    `env`'s fight: a prior for hidden buffs that the simulator's own play supports."""
+    `env`'s fight (its first `decisions` decisions): a prior for hidden buffs that the
+    simulator's own play supports."""
     import jax
     import jax.numpy as jnp
 

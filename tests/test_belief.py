@@ -218,3 +218,17 @@ def test_views_are_played_on_the_same_episodes():
         assert views[view]["refused_presses"] == 0        # usable flags keep every press legal
     again = play_views(default_env("patchwerk:15"), "apl", views=("full",), episodes=2)
     assert again["views"]["full"]["damage"]["mean"] == views["full"]["damage"]["mean"]
+
+
+def test_buff_uptime_is_the_share_of_decisions_a_buff_is_up():
+    """Bloodlust lasts 40 s of a 300 s Patchwerk from the pull (more decisions fall in it: it
+    hastes them); a buff the character never gets is never up; shares are shares."""
+    from sim.belief import buff_uptime
+    from train.views import default_env
+
+    env = default_env("patchwerk:300")
+    uptime = buff_uptime(env, fights=4, decisions=400)
+    names = env.spec.buff_names
+    assert np.all((uptime >= 0) & (uptime <= 1))
+    assert 40 / 300 < uptime[names.index("bloodlust")] < 0.25
+    assert uptime[names.index("dawnlight")] == 0.0      # a Herald buff; the default character is a Templar
