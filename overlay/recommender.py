@@ -48,10 +48,12 @@ class Recommender:
         self.names = env.spec.action_names
         self.major = env.spec.action_major_cooldown
         # Hold cooldowns under the APL: its choice when the major cooldowns are not ready.
-        self._apl = sim_jit(with_hold(env, load_apl(env)))
+        held = with_hold(env, load_apl(env))
+        self._apl, self._apl_batch = sim_jit(held), sim_jit(jax.vmap(held))   # one state; belief samples
         self._planners: dict[int, Planner] = {}
         if apply_fn is not None:
-            self._net = sim_jit(lambda p, s: apply_fn(p, env.observation(s))[0])
+            net = lambda p, s: apply_fn(p, env.observation(s))[0]  # noqa: E731
+            self._net, self._net_batch = sim_jit(net), sim_jit(jax.vmap(net, in_axes=(None, 0)))
 
     @classmethod
     def from_model(cls, env: Env, model) -> "Recommender":
@@ -84,12 +86,12 @@ class Recommender:
                             self.names[hold] if hold >= 0 else None, recommendation.trees[0], 0.0, simulations)
             return dataclasses.replace(advice, seconds=time.perf_counter() - start)
         if mode == "apl":
-            picks = np.asarray(jax.vmap(self._apl)(states))            # [K, 2]: best, hold
+            picks = np.asarray(self._apl_batch(states))            # [K, 2]: best, hold
             votes = np.bincount(picks[:, 0], minlength=len(self.names)) * legal
         elif mode == "net":
             if self.apply_fn is None:
                 raise ValueError("policy mode 'net' needs a network (--checkpoint)")
-            logits = np.asarray(jax.vmap(self._net, in_axes=(None, 0))(self.params, states))
+            logits = np.asarray(self._net_batch(self.params, states))
             probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
             votes = (probabilities / probabilities.sum(axis=1, keepdims=True)).mean(axis=0) * legal
         else:

@@ -251,21 +251,27 @@ def bench_crn(fight: str = "patchwerk", states: int = 512, seed: int = 0, chunk_
     import jax.numpy as jnp
     import numpy as np
 
+    from sim._xla import jit
     from sim.apl import load_apl
-    from sim.rollout import step_batch
+    from sim.rollout import play_policy, step_batch
     from train.envs import parse_fight
 
     env = sim.make(fight=parse_fight(fight, 8))
     apl = load_apl(env, warn=None)
-    one_step = make_chunk_runner(env, apl, 1)
     run = make_chunk_runner(env, apl, chunk_steps)
     key_start, key_depth, key_other, key_fresh = jax.random.split(jax.random.key(seed), 4)
     starts = init_batch(env, key_start, states)
     depth = jax.random.randint(key_depth, (states,), 5, 251)
-    for index in range(250):
-        stepped = one_step(starts)
-        starts = jax.tree.map(lambda new, old: jnp.where(
-            (index < depth).reshape((-1,) + (1,) * (new.ndim - 1)), new, old), stepped, starts)
+    @jit
+    def played_in(states):
+        """Each fight advanced by its own depth (a fight past it stays where it was)."""
+        def one(states, index):
+            stepped = play_policy(env, apl, states, 1)
+            return jax.tree.map(lambda new, old: jnp.where(
+                (index < depth).reshape((-1,) + (1,) * (new.ndim - 1)), new, old), stepped, states), None
+        return jax.lax.scan(one, states, jnp.arange(250))[0]
+
+    starts = played_in(starts)
     chosen = jax.vmap(apl)(starts)
     noise = jax.random.uniform(key_other, starts.legal_action_mask.shape)
     others = starts.legal_action_mask & (jnp.arange(env.num_actions)[None, :] != chosen[:, None])

@@ -41,10 +41,11 @@ from sim.types import State
 DEFAULT_BUFF_PRIOR = 0.5   # without a better estimate, a hidden buff is as likely up as not
 
 
+@functools.lru_cache(maxsize=16)
 def _host(env: Env) -> dict:
+    """The spec tables the rules read, as numpy, once per env (the overlay asks every refresh)."""
     t = env.spec.tables
-    grants_by_proc = np.asarray(t.proc_grants_buff).any(axis=0) if np.asarray(t.proc_grants_buff).size else \
-        np.zeros(len(env.spec.buff_names), bool)
+    grants_by_proc = np.asarray(t.proc_grants_buff).reshape(-1, len(env.spec.buff_names)).any(axis=0)
     return {"cooldown": np.asarray(t.cooldown), "max_charges": np.asarray(t.max_charges),
             "applies_buff": np.asarray(t.applies_buff), "makes_free": np.asarray(t.buff_makes_free),
             "usable_with": np.asarray(t.usable_with_buffs), "has_usable": np.asarray(t.has_usable_condition),

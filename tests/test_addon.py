@@ -4,6 +4,8 @@ API, its cells decoded by the Python decoder."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import platform
 import shutil
 import subprocess
 
@@ -64,7 +66,13 @@ def test_lua_reed_solomon_and_cells_match_python(runtime):
     """The strip the addon draws is the one the decoder expects, parity bytes included (the
     decoder does not look at parity when the CRC passes, so only this test checks them): in
     plain Lua 5.1 (nibble-table XOR) and in a Lua with the `bit` library, as every WoW client has."""
-    lupa_runtime = pytest.importorskip(f"lupa.{runtime}")
+    try:
+        lupa_runtime = importlib.import_module(f"lupa.{runtime}")
+    except ImportError:
+        if runtime == "lua51":
+            raise                     # lupa ships Lua 5.1 everywhere: its absence is a failure
+        pytest.skip(f"platform limit: lupa has no {runtime} build for {platform.system()} {platform.machine()} "
+                    "(LuaJIT is not shipped on every platform)")
     lua = lupa_runtime.LuaRuntime(unpack_returned_tuples=True)
     namespace = lua.table()
     load = lua.eval("function(src, ns) assert(loadstring(src, '@Frame.lua'))('Portunus', ns) end")

@@ -34,8 +34,8 @@ def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -
     """(true state, episode index, decision index) -> action."""
     import search
 
-    apl = jit(load_apl(env, warn=None))
-    vote = jit(jax.vmap(load_apl(env, warn=None)))
+    rotation = load_apl(env, warn=None)
+    apl, vote = jit(rotation), jit(jax.vmap(rotation))
     planner = search.Planner(env, search.SearchConfig(num_simulations=simulations)) if policy == "mcts" else None
     prior = buff_uptime(env) if view == "retail_belief" else None
 

@@ -326,6 +326,7 @@ class Apl:
     without it they come from the items the spec was compiled with."""
 
     batch_last = True
+    uses_key = False   # deterministic: sim.rollout.play_policy passes it no keys
 
     def __init__(self, text: str, env: Env, path: str = "<apl>", profile: CharacterProfile | None = None):
         self.lists = parse_apl(text, path)
