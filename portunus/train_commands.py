@@ -142,6 +142,18 @@ def finetune_command(
                              ",".join(config.fights), episodes, 64, 0, run / "evaluation.json", run / "evaluation.png")
 
 
+def split_fights(text: str) -> tuple[str, ...]:
+    """`--fights` as fight names: commas separate fights, except before a fight's own
+    `key=value` option ("patchwerk:300,bloodlust=90,aoe:5" is two fights)."""
+    names: list[str] = []
+    for part in (part.strip() for part in text.split(",")):
+        if "=" in part and names:
+            names[-1] += f",{part}"
+        else:
+            names.append(part)
+    return tuple(names)
+
+
 def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes: int, simulations: int,
                          seed: int, json_path: Path, plot_path: Optional[Path], apls: Optional[dict] = None,
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
@@ -153,7 +165,7 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
     from portunus.profile import load_profile
     from train.evaluate import evaluate, seed_record, to_json
 
-    names = (tuple(name.strip() for name in fights.split(",")) if isinstance(fights, str) else tuple(fights))
+    names = split_fights(fights) if isinstance(fights, str) else tuple(fights)
 
     def show(outcome) -> None:
         title = f"{outcome.fight}: {outcome.episodes} paired episodes, seed {seed}"

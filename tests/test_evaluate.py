@@ -149,3 +149,15 @@ def test_headroom_lookahead_improves_on_the_policy_it_rolls_out(tmp_path):
                                                      max_actions=6), 1))(keys, 0)
     gain = np.asarray(ahead.damage_done) / np.asarray(base.damage_done)
     assert np.all(gain > 1.5), gain
+
+
+def test_fights_option_keeps_a_fights_own_options(tmp_path):
+    from portunus.cli import app
+    from portunus.train_commands import split_fights
+
+    assert split_fights("patchwerk:300,bloodlust=90, aoe:5,route:x") == (
+        "patchwerk:300,bloodlust=90", "aoe:5", "route:x")
+    simple = tmp_path / "simple.simc"
+    simple.write_text(SIMPLE_APL)
+    result = CliRunner().invoke(app, ["evaluate", "--apl", str(simple), "--fights", "patchwerk,bloodlust=nan"])
+    assert result.exit_code != 0 and "bloodlust must be seconds" in result.output
