@@ -704,6 +704,9 @@ def serve_command(
     max_wait_ms: float = MAX_WAIT_MS,
     batch_gap_ms: float = BATCH_GAP_MS,
     search_threads: int = SEARCH_THREADS,
+    belief_samples: int = typer.Option(4, help="States drawn for a snapshot that hides values (retail combat: "
+                                               "secret cooldowns, auras), merged into one answer; 1: one guess "
+                                               "(1-64).", callback=inputs.number_option(1, 64, integer=True)),
     token: Optional[str] = typer.Option(None, envvar="PORTUNUS_TOKEN", help="Secret /v1/configure requires as "
                                         "'Authorization: Bearer TOKEN' (env PORTUNUS_TOKEN)."),
     read_timeout: float = typer.Option(10.0, help="Seconds a client has to send a request's headers and body "
@@ -728,7 +731,8 @@ def serve_command(
             token = secrets.token_urlsafe(24)
         profile_text = read_text(profile, "profile") if profile is not None else None
         config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=batch_sizes,
-                              profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads)
+                              profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads,
+                              belief_samples=belief_samples)
         try:
             config.validate()
         except ValueError as error:

@@ -158,7 +158,7 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                          seed: int, json_path: Path, plot_path: Optional[Path], apls: Optional[dict] = None,
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
                          block: Optional[int] = None, tests: Optional[dict] = None,
-                         headroom: Optional[tuple] = None) -> dict:
+                         headroom: Optional[tuple] = None, planners: Optional[dict] = None) -> dict:
     """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
     `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
@@ -208,12 +208,16 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
         outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
                             on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
                             on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
-                            block=block, on_block=on_block, tests=tests, headroom=headroom)
+                            block=block, on_block=on_block, tests=tests, headroom=headroom, planners=planners)
     result = to_json(outcomes, {
         "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
         "simulations": simulations, "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
+        "planners": {label: {"policy": config.policy, "expected_value": config.expected_value,
+                             "worlds": config.worlds, "rollout_steps": config.rollout_steps,
+                             "prior": config.prior, "apl_prior_logit": config.apl_prior_logit}
+                     for label, config in (planners or {}).items()},
         "headroom": None if headroom is None else {
             "policy": "lookahead over the APL (train/headroom.py): every legal action tried, each followed by "
                       "the APL to the end under shared fresh keys, the best mean taken",
@@ -252,6 +256,10 @@ def evaluate_command(
                                      callback=inputs.number_option(2, 100_000, integer=True)),
     simulations: int = typer.Option(64, help="Search simulations for network + MCTS (1-4096).",
                                     callback=inputs.number_option(1, 4096, integer=True)),
+    mcts: Optional[list[str]] = typer.Option(None, help="Also play the simulator-only planner (APL prior, APL "
+                                                        "rollout values, --simulations): 'expected' searches "
+                                                        "the expected-value simulator, 'futures:N' N sampled "
+                                                        "futures per decision (repeatable)."),
     headroom: bool = typer.Option(False, help="Also play the headroom lookahead: at every decision each legal "
                                               "action followed by the APL to the end, best mean taken (slow)."),
     headroom_samples: int = typer.Option(8, help="Headroom: rollouts per action (1-256).",
@@ -274,10 +282,13 @@ def evaluate_command(
         from train.model import load_model
         from train.scenarios import scenario_fights
 
+        from train.evaluate import planner_setting
+
         checkpoints, apl = checkpoints or [], apl or []
-        if not checkpoints and not apl and not headroom:
+        planners = dict(planner_setting(text) for text in mcts or [])
+        if not checkpoints and not apl and not headroom and not planners:
             raise InputError("nothing to compare with the default APL: give a model (run or exported model), "
-                             "--apl FILE or --headroom")
+                             "--apl FILE, --mcts or --headroom")
         models: dict = {}
         for path in checkpoints:
             label = "model" if len(checkpoints) == 1 else path.name
@@ -302,7 +313,8 @@ def evaluate_command(
         _evaluate_and_report(models, profile, fight_list, episodes, simulations, seed, json_path, plot, apls,
                              half_width, max_episodes if half_width is not None else None,
                              episodes if half_width is not None else None, tests,
-                             (headroom_samples, headroom_actions, headroom_horizon) if headroom else None)
+                             (headroom_samples, headroom_actions, headroom_horizon) if headroom else None,
+                             planners)
     except InputError as error:
         fail(error)
 

@@ -14,6 +14,7 @@ import functools
 import time
 from typing import Any, Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 import mctx
@@ -67,7 +68,7 @@ def make_search(env: Env, config: SearchConfig, apply_fn: Callable | None = None
         )
         return output, next_states
 
-    def search(params, key, states: State) -> mctx.PolicyOutput:
+    def tree_search(params, key, states: State) -> mctx.PolicyOutput:
         logits, value = evaluate(params, states)
         root = mctx.RootFnOutput(prior_logits=logits, value=value, embedding=states)
         invalid = ~states.legal_action_mask
@@ -83,7 +84,54 @@ def make_search(env: Env, config: SearchConfig, apply_fn: Callable | None = None
             return mctx.gumbel_muzero_policy(**common, max_num_considered_actions=config.max_num_considered_actions,
                                              gumbel_scale=config.gumbel_scale)
 
+    def search(params, key, states: State) -> mctx.PolicyOutput:
+        if config.expected_value:
+            return tree_search(params, key, states)
+        # Sampled futures: `worlds` copies of every state (state-major), each with its own key.
+        count, worlds = states.time.shape[0], config.worlds
+        future_key, key = jax.random.split(key)
+        futures = jax.tree.map(lambda leaf: jnp.repeat(leaf, worlds, axis=0), states)
+        futures = futures.replace(key=jax.random.split(future_key, count * worlds))
+        output = tree_search(params, key, futures)
+        stats = root_statistics(output.search_tree, worlds)
+        weights = output.action_weights.reshape(count, worlds, -1).mean(axis=1)
+        return output.replace(action=stats.best, action_weights=weights)
+
     return search
+
+
+@chex.dataclass(frozen=True)
+class RootStatistics:
+    """What search found at the root of each state, merged over its sampled futures
+    (`SearchConfig.worlds`): visits summed, q (reward scale) the mean over the futures
+    that searched the action (NaN where none did), `best` the best mean q among actions
+    searched in every future (the most visited, if no action was)."""
+
+    visits: jax.Array
+    q: jax.Array
+    prior_logits: jax.Array
+    best: jax.Array
+
+
+def root_statistics(tree: mctx.Tree, worlds: int = 1) -> RootStatistics:
+    """Per state [N, A] from a tree over N x `worlds` states (state-major); numpy or jax."""
+    xp = jnp if isinstance(tree.children_visits, jax.Array) else np
+    root = mctx.Tree.ROOT_INDEX
+
+    def per_state(values):
+        return values[:, root].reshape(-1, worlds, values.shape[-1])
+
+    visits = per_state(tree.children_visits)
+    q = per_state(tree.children_rewards + tree.children_discounts * tree.children_values)
+    searched = visits > 0
+    count = searched.sum(axis=1)
+    mean_q = xp.where(searched, q, 0.0).sum(axis=1) / xp.maximum(count, 1)
+    everywhere = searched.all(axis=1)
+    total = visits.sum(axis=1)
+    best = xp.where(everywhere.any(axis=1), xp.where(everywhere, mean_q, -xp.inf).argmax(axis=1),
+                    total.argmax(axis=1))
+    return RootStatistics(visits=total, q=xp.where(count > 0, mean_q, xp.nan),
+                          prior_logits=per_state(tree.children_prior_logits).mean(axis=1), best=best)
 
 
 class Planner:
@@ -126,25 +174,27 @@ class Planner:
         output = jax.block_until_ready(self.run(states, key))
         seconds = time.perf_counter() - start
         tree = jax.tree.map(np.asarray, output.search_tree.replace(embeddings=None))
-        root = mctx.Tree.ROOT_INDEX
-        visits = tree.children_visits[:, root]
-        q = np.where(visits > 0, tree.children_rewards[:, root] + tree.children_discounts[:, root]
-                     * tree.children_values[:, root], np.nan)
-        logits = tree.children_prior_logits[:, root]
+        worlds = 1 if self.config.expected_value else self.config.worlds
+        root = root_statistics(tree, worlds)
+        visits, q = root.visits, root.q
+        logits = root.prior_logits
         prior = np.exp(logits - logits.max(axis=1, keepdims=True))
         prior /= prior.sum(axis=1, keepdims=True)
         legal = np.asarray(states.legal_action_mask)
         # Gumbel's choice is deterministic (sequential halving); muzero's is sampled from the
-        # visit counts, so the recommendation takes the most visited action instead.
-        best = np.asarray(output.action) if self.config.policy == "gumbel" else visits.argmax(axis=1)
-        # Hold cooldowns: the most visited (then best q) legal action that is no major cooldown.
-        score = np.where(legal & ~self.major[None, :], visits * 1e6 + np.nan_to_num(q, nan=-1e3), -np.inf)
+        # visit counts, so the recommendation takes the most visited action instead (over
+        # sampled futures: the best mean, as search chose).
+        best = np.asarray(output.action) if self.config.policy == "gumbel" or worlds > 1 else visits.argmax(axis=1)
+        # Hold cooldowns: the most visited (then best q) legal action that is no major cooldown;
+        # over sampled futures the best mean q, as the choice itself.
+        rank = np.nan_to_num(q, nan=-1e3) + (0.0 if worlds > 1 else visits * 1e6)
+        score = np.where(legal & ~self.major[None, :], rank, -np.inf)
         hold = np.where(np.isfinite(score.max(axis=1)), score.argmax(axis=1), -1)
         names = self.env.spec.action_names
         return Recommendation(
             action_names=names, best_action=best, hold_action=hold, visit_counts=visits, q_values=q,
             prior=prior, action_weights=np.asarray(output.action_weights), legal=legal,
-            trees=[export_tree(tree, index, names, tree_depth) for index in range(best.shape[0])],
+            trees=[export_tree(tree, index * worlds, names, tree_depth) for index in range(best.shape[0])],
             search_seconds=seconds, num_simulations=self.config.num_simulations)
 
 

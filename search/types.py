@@ -24,8 +24,14 @@ class SearchConfig:
 
     policy: "gumbel" (mctx.gumbel_muzero_policy) or "muzero" (mctx.muzero_policy, PUCT).
     expected_value: search on the expected-value simulator (crits and procs at their
-        expectation): the documented determinization. False: the tree uses the state's
-        own key, one sampled outcome per search.
+        expectation): the documented determinization, biased where a proc's timing matters
+        (docs/training.md). False: the random simulator, in `worlds` sampled futures.
+    worlds: with expected_value False, each state is searched in this many futures, keyed
+        from the search's key (never the state's own: in the simulator that is the
+        episode's actual future). Every future is one consistent draw of all crits and
+        procs (common random numbers: the actions of one future see the same luck), so
+        the root values averaged over the futures are unbiased for random procs at the
+        root; the choice is the best mean among actions searched in every future.
     prior / value without a network: "apl" puts `apl_prior_logit` on the APL's choice
         ("uniform": all legal actions alike); a leaf's value is `rollout_steps` APL
         decisions, then the rollout's damage rate extrapolated to the end of the fight.
@@ -43,6 +49,7 @@ class SearchConfig:
     num_simulations: int = 64
     max_depth: int | None = None
     expected_value: bool = True
+    worlds: int = 1
     prior: str = "apl"
     apl_prior_logit: float = 2.0
     rollout_steps: int = 8
@@ -64,6 +71,9 @@ class SearchConfig:
             (self.value in VALUES, f"value must be one of {', '.join(VALUES)}, got '{self.value}'"),
             (self.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, got '{self.prior}'"),
             (1 <= self.num_simulations <= 100_000, f"num_simulations must be 1..100000, got {self.num_simulations}"),
+            (1 <= self.worlds <= 1024, f"worlds must be 1..1024, got {self.worlds}"),
+            (self.worlds == 1 or not self.expected_value,
+             f"worlds = {self.worlds} needs the random simulator (expected_value false)"),
             (self.max_depth is None or self.max_depth >= 1, "max_depth must be >= 1"),
             (0 <= self.rollout_steps <= 1000, f"rollout_steps must be 0..1000, got {self.rollout_steps}"),
             (0.0 <= self.dirichlet_fraction <= 1.0, "dirichlet_fraction must be 0..1"),
@@ -100,6 +110,17 @@ class Recommendation:
     trees: list[dict[str, Any]]
     search_seconds: float
     num_simulations: int
+
+    @staticmethod
+    def rows(picks: list[tuple["Recommendation", int]]) -> "Recommendation":
+        """One recommendation of the given (recommendation, state index) rows, in order (rows
+        of searches run in slices, gathered for `merge_belief`)."""
+        first = picks[0][0]
+        arrays = {name: np.stack([getattr(r, name)[i] for r, i in picks])
+                  for name in ("best_action", "hold_action", "visit_counts", "q_values", "prior", "action_weights",
+                               "legal")}
+        return dataclasses.replace(first, **arrays, trees=[r.trees[i] for r, i in picks],
+                                   search_seconds=max(r.search_seconds for r, _ in picks))
 
     def ranked(self, index: int = 0) -> list[dict[str, Any]]:
         """Legal actions of state `index`, most visited first."""

@@ -276,7 +276,7 @@ def test_expressions_on_a_batch_last_batch_equal_per_state_values(route_env):
     env = route_env
     texts = ["pull.index", "pull.count", "pull.remaining", "pull.enemies_left", "pull.is_boss",
              "pull.next_is_boss", "pull.next_travel", "pull.time_to_next", "pull.remains",
-             "raid_event.adds.in", "active_enemies", "fight_remains", "target.time_to_die",
+             "raid_event.adds.in", "active_enemies", "fight_remains", "target.time_to_die", "target.distance",
              "target.health.pct", "spell_targets.divine_storm", "cooldown.blade_of_justice.charges_fractional",
              "cooldown.blade_of_justice.full_recharge_time", "buff.avenging_wrath.remains",
              "debuff.judgment.remains", "holy_power.deficit", "gcd.max", "time", "prev_gcd.1.judgment"]
@@ -293,3 +293,38 @@ def test_expressions_on_a_batch_last_batch_equal_per_state_values(route_env):
         batched = np.asarray(jax.jit(lambda s: function(make_context(env, s)))(batch_last(states)))
         single = np.asarray(jax.jit(jax.vmap(lambda s: function(make_context(env, s))))(states))
         np.testing.assert_allclose(batched, single, rtol=1e-6, atol=1e-5, err_msg=text)
+
+
+# ------------------------------------------------------------------ the game's Assisted Combat list
+def test_target_distance_is_melee_in_range_and_far_otherwise(route_env):
+    state = route_env.init(jax.random.key(0))
+    assert value(route_env, "target.distance", state) == 5.0
+    away = state.replace(enemy_in_range=jnp.zeros_like(state.enemy_in_range))
+    assert value(route_env, "target.distance", away) == 40.0
+
+
+def cooling(env, state, *names):
+    for name in names:
+        index = env.spec.ability_names.index(name)
+        state = state.replace(charges=state.charges.at[index].set(0), recharge=state.recharge.at[index].set(50.0))
+    return state.replace(legal_action_mask=env.legal_action_mask(state))
+
+
+def test_assisted_combat_list_follows_the_games_step_order(env):
+    """sim/specs/retribution_paladin_assisted.simc: the first usable step wins (SimC's
+    use_blizzard_action_list): Avenging Wrath, then Execution Sentence; a spender before the
+    Expurgation Blade of Justice; Blade of Justice at 3 Holy Power or less; Judgment last."""
+    apl = jax.jit(load_apl(env, sim.apl.shipped_apl_path(env, "assisted"), warn=None))
+
+    def chosen(state):
+        return (env.spec.ability_names + ("wait",))[env.spec.action_ability[int(apl(state))]]
+
+    state = env.init(jax.random.key(0))
+    assert chosen(state) == "avenging_wrath"
+    state = cooling(env, state, "avenging_wrath")
+    assert chosen(state) == "execution_sentence"
+    state = cooling(env, state, "execution_sentence", "wake_of_ashes", "divine_toll")
+    assert chosen(state) == "blade_of_justice"          # Expurgation is not burning
+    assert chosen(with_resources(env, state, 5)) == "final_verdict"
+    state = cooling(env, state, "blade_of_justice")
+    assert chosen(state) == "judgment"                  # holy_power <= 3 (no Templar Strikes talent)

@@ -210,12 +210,15 @@ def test_views_are_played_on_the_same_episodes():
     exact, the one-guess and belief views are paired with it and press nothing the game refuses."""
     from train.views import default_env, play_views
 
-    result = play_views(default_env("patchwerk:15"), "apl", views=("full", "retail", "retail_belief"), episodes=2)
+    result = play_views(default_env("patchwerk:15"), "apl", episodes=2)
     views = result["views"]
+    assert tuple(views) == ("full", "retail", "retail_belief", "assistant")
     assert views["full"]["damage"]["n"] == 2 and views["full"]["refused_presses"] == 0
-    for view in ("retail", "retail_belief"):
+    for view in ("retail", "retail_belief", "assistant"):
         assert views[view]["versus_full"]["percent"]["n"] == 2
         assert views[view]["refused_presses"] == 0        # usable flags keep every press legal
+    # The game's pick is another policy: it plays these episodes differently from the APL.
+    assert views["assistant"]["episode_damage"] != views["full"]["episode_damage"]
     again = play_views(default_env("patchwerk:15"), "apl", views=("full",), episodes=2)
     assert again["views"]["full"]["damage"]["mean"] == views["full"]["damage"]["mean"]
 

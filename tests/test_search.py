@@ -153,6 +153,105 @@ def test_bad_config_is_an_error():
         SearchConfig(policy="alphago").validate()
     with pytest.raises(Exception, match="num_simulations"):
         SearchConfig(num_simulations=0).validate()
+    with pytest.raises(Exception, match="needs the random simulator"):
+        SearchConfig(worlds=8).validate()
+
+
+# A two-button toy (under Ret's name, so the shipped character fits it): `steady` deals 1 x AP,
+# `gamble` has a 50 % chance of a 1.5 x AP jackpot. No crits, mastery or haste.
+GAMBLER = """
+[spec]
+name = "retribution_paladin"
+class = "paladin"
+spec = "retribution"
+primary_stat = "strength"
+base_primary_stat = 1000.0
+base_crit = 0.0
+crit_damage_multiplier = 2.0
+mastery_base_points = 0.0
+mastery_per_point = 0.0
+rating_per_percent = { crit = 1e9, haste = 1e9, mastery = 1e9, versatility = 1e9 }
+gcd_floor = 0.75
+target_slots = 1
+nominal_dps = 1000.0
+
+[[resource]]
+name = "holy_power"
+max = 5
+
+[auto_attack]
+weapon_speed = 3.6
+damage_multiplier = 0.0
+
+[[ability]]
+name = "steady"
+coefficient = 1.0
+school = "holy"
+
+[[ability]]
+name = "gamble"
+school = "holy"
+
+[[spell]]
+name = "jackpot"
+coefficient = 1.5
+school = "holy"
+
+[[proc]]
+name = "jackpot"
+trigger = ["gamble"]
+chance = 0.5
+deals = { jackpot = 1 }
+"""
+
+
+@pytest.fixture(scope="module")
+def gambler(test_profile):
+    from sim.spec import compile_spec
+
+    env = sim.make(compile_spec(GAMBLER, "gambler.toml"), test_profile, sim.patchwerk(duration=3.0), raid_buffs=False)
+    state = env.init(jax.random.key(1))
+    # The expected-value model's accumulator stands at 0.6: its next gamble pays for sure.
+    return env, state.replace(proc_accumulator=state.proc_accumulator.at[0].set(0.6))
+
+
+def toy_planner(env, **settings):
+    return search.Planner(env, SearchConfig(num_simulations=8, prior="uniform", rollout_steps=0, **settings),
+                          apl=lambda state, key=None: jnp.int32(0))
+
+
+def test_sampled_futures_pick_the_higher_true_expectation_where_the_determinized_search_does_not(gambler):
+    """Two GCDs left. True expectations (played on the random simulator from 4096 keys): steady
+    first 2 AP, gamble first 0.75 + 1 AP. The expected-value model, whose proc is due, sees a
+    certain jackpot; search over sampled futures averages it out."""
+    env, state = gambler
+    steady, gamble = env.spec.action_names.index("steady"), env.spec.action_names.index("gamble")
+
+    def damage_after(first, key):
+        played = env.step(env.step(state.replace(key=key), first), steady)
+        return played.damage_done
+
+    keys = jax.random.split(jax.random.key(7), 4096)
+    true_steady = float(jax.vmap(lambda k: damage_after(steady, k))(keys).mean())
+    true_gamble = float(jax.vmap(lambda k: damage_after(gamble, k))(keys).mean())
+    assert true_steady > true_gamble * 1.1
+
+    determinized = toy_planner(env).recommend(batch(state), jax.random.key(0))
+    assert determinized.best_action[0] == gamble
+    futures = toy_planner(env, expected_value=False, worlds=64).recommend(batch(state), jax.random.key(0))
+    assert futures.best_action[0] == steady
+    assert futures.visit_counts[0].sum() == 8 * 64
+    assert futures.q_values[0, steady] > futures.q_values[0, gamble]
+
+
+def test_sampled_futures_never_read_the_states_own_key(gambler):
+    """In the simulator a state's key is its episode's actual future; search must not see it."""
+    env, state = gambler
+    planner = toy_planner(env, expected_value=False, worlds=4)
+    one = planner.recommend(batch(state.replace(key=jax.random.key(11))), jax.random.key(0))
+    other = planner.recommend(batch(state.replace(key=jax.random.key(12))), jax.random.key(0))
+    np.testing.assert_array_equal(one.visit_counts, other.visit_counts)
+    np.testing.assert_array_equal(one.q_values, other.q_values)
 
 
 def test_a_network_supplies_prior_and_value(test_profile):

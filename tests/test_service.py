@@ -85,6 +85,36 @@ def test_api_matches_in_process_search(service, snapshots):
         assert [a["q"] for a in got["actions"]] == pytest.approx([a["q"] for a in expected["actions"]], rel=1e-6)
 
 
+def test_a_snapshot_that_hides_values_is_planned_over_a_belief(service):
+    """A retail-combat snapshot (secret cooldowns and auras) is searched as belief samples and
+    merged, as the overlay does in-process: the service's answer is the planner's own merge."""
+    import jax
+
+    from search import Planner, SearchConfig, state_from_sim
+    from sim.belief import buff_uptime, has_hidden, sample_beliefs
+    from sim.retail import retail_snapshot
+    from portunus.service.engine import Belief
+
+    url, _ = service
+    engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8), checkpoint="none",
+                                         search_threads=2))
+    env = engine.env
+    snapshot = retail_snapshot(env, state_from_sim(env, 20.0, jax.random.key(3)), frame=77)
+    assert has_hidden(snapshot)
+    entry = engine.state(snapshot)
+    assert isinstance(entry, Belief) and len(entry.samples) == engine.config.belief_samples == 4
+    local = engine.plan([entry], depth=1)[0]
+    assert local["belief_samples"] == 4 and sum(a["visits"] for a in local["actions"]) == 4 * SIMULATIONS
+    beliefs = sample_beliefs(env, snapshot, 4, seed=77, buff_prior=buff_uptime(env))
+    merged = Planner(env, SearchConfig(num_simulations=SIMULATIONS)).recommend_belief(beliefs, jax.random.key(0))
+    assert local["best_action"] == merged.action_names[merged.best_action[0]]
+    assert [a["name"] for a in local["actions"]] == [a["name"] for a in merged.to_dict(0)["actions"]]
+    status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "tree_depth": 1})
+    assert status == 200, body
+    remote = body["recommendations"][0]
+    assert remote["belief_samples"] == 4 and remote["best_action"] == local["best_action"]
+
+
 def test_concurrent_requests_share_batches(service, snapshots):
     url, _ = service
     before = get(f"{url}/v1/metrics")

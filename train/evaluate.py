@@ -31,6 +31,7 @@ from scipy import stats as scipy_stats
 import sim
 from search.evaluator import masked_logits
 from search.planner import make_search
+from search.types import SearchConfig
 from sim._xla import jit
 from sim.apl import load_apl
 from sim.env import Env
@@ -50,8 +51,9 @@ class Policy:
     """One policy to evaluate: the default APL, another APL file, or a model alone / with search."""
 
     label: str
-    kind: str                       # "apl" | "net" | "net+mcts" | "lookahead" (train/headroom.py)
+    kind: str                       # "apl" | "net" | "net+mcts" | "mcts" | "lookahead" (train/headroom.py)
     model: Model | None = None
+    search: SearchConfig | None = None   # mcts: the simulator-only planner (APL prior, rollout values)
     apl_path: Path | None = None
     samples: int = 8                # lookahead: rollouts per action
     max_actions: int = 12           # lookahead: actions tried per decision
@@ -59,16 +61,31 @@ class Policy:
 
 
 def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None,
-                 headroom: tuple | None = None) -> list[Policy]:
+                 headroom: tuple | None = None, planners: dict[str, SearchConfig] | None = None) -> list[Policy]:
     """The baseline APL first, then other APLs, then each model alone and with search, then
-    the headroom lookahead ((samples, actions, horizon) per decision) when asked for."""
+    the simulator-only planners (label -> search settings), then the headroom lookahead
+    ((samples, actions, horizon) per decision) when asked for."""
     chosen = [Policy(BASELINE, "apl")]
     chosen += [Policy(label, "apl", apl_path=Path(path)) for label, path in (apls or {}).items()]
     chosen += [Policy(f"{label} {kind}", kind, model) for label, model in models.items() for kind in ("net", "net+mcts")]
+    chosen += [Policy(label, "mcts", search=config) for label, config in (planners or {}).items()]
     if headroom is not None:
         samples, actions, horizon = headroom
         chosen.append(Policy(HEADROOM, "lookahead", samples=samples, max_actions=actions, horizon=horizon))
     return chosen
+
+
+def planner_setting(text: str) -> tuple[str, SearchConfig]:
+    """`--mcts` values: "expected" (search the expected-value simulator, the determinization)
+    or "futures:N" (N sampled futures per state, `SearchConfig.worlds`)."""
+    from portunus.errors import InputError
+
+    name, _, count = text.strip().partition(":")
+    if name == "expected" and not count:
+        return "mcts expected", SearchConfig(expected_value=True)
+    if name == "futures" and count.isdigit() and 1 <= int(count) <= 1024:
+        return f"mcts futures:{int(count)}", SearchConfig(expected_value=False, worlds=int(count))
+    raise InputError(f"--mcts must be 'expected' or 'futures:N' (N 1-1024), got '{text}'")
 
 
 def interval(values: np.ndarray) -> dict[str, float]:
@@ -109,6 +126,9 @@ def policy_step(env: Env, policy: Policy, simulations: int) -> Callable:
 
         return lookahead_policy(env, policy.samples, policy.max_actions, apl_path=policy.apl_path,
                                 horizon=policy.horizon)
+    if policy.kind == "mcts":
+        search = make_search(env, dataclasses.replace(policy.search, num_simulations=simulations))
+        return lambda key, states: search(None, key, states).action
     model = policy.model
     if policy.kind == "net":
         def net(key, states: State):
@@ -234,14 +254,16 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
              apls: dict[str, Path] | None = None, half_width: float | None = None,
              max_episodes: int | None = None, block: int | None = None,
              on_block: Callable[[str, int, int], None] | None = None,
-             tests: dict[str, str] | None = None, headroom: tuple | None = None) -> list[FightResult]:
+             tests: dict[str, str] | None = None, headroom: tuple | None = None,
+             planners: dict[str, SearchConfig] | None = None) -> list[FightResult]:
     """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
-    (label -> file), and `net` / `net+mcts` for each model (label -> Model)."""
+    (label -> file), `net` / `net+mcts` for each model (label -> Model), and the
+    simulator-only `planners` (label -> search settings)."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
     slots = slots.pop() if slots else 8
-    policies = policies_for(models, apls, headroom)
+    policies = policies_for(models, apls, headroom, planners)
     outcomes = []
     for entry in fights:
         label, fight_name = entry if isinstance(entry, tuple) else (entry, entry)

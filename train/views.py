@@ -6,8 +6,11 @@ the retail snapshot (`sim.retail`), or (`retail_belief`) several states consiste
 (`sim.sample_beliefs`; the APL votes, search merges). The retail views know the player's own
 casts (the addon reads them), so estimated cooldowns and own-applied debuffs can be used. The true fight steps with the chosen
 action; an action the game would refuse (a cooldown the view guessed ready) is a wasted
-press (the simulator's illegal action: a short wait). Reported: each view's mean damage
-and the paired difference to the full view with its 95 % interval.
+press (the simulator's illegal action: a short wait). Two reference rows play the same
+episodes: `apl_retail_belief` (the default APL voting over the belief, when the policy is
+search) and `assistant` (the game's own Assisted Combat pick, which the client computes
+from the full state: `[spec] assisted_combat_apl`). Reported: each row's mean damage, its
+damage per episode, and the paired difference to the full view with its 95 % interval.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 import sim
 from sim._xla import jit
-from sim.apl import load_apl
+from sim.apl import load_apl, shipped_apl_path
 from sim.belief import buff_uptime, sample_beliefs
 from sim.env import Env
 from sim.retail import retail_snapshot
@@ -27,14 +30,24 @@ from sim.snapshot import from_snapshot
 from train.evaluate import episode_keys, interval, paired
 
 VIEWS = ("full", "retail", "retail_belief")
+REFERENCES = ("apl_retail_belief", "assistant")
 POLICIES = ("apl", "mcts")
+
+
+def rows_for(policy: str) -> tuple[str, ...]:
+    """The policy's three views, then the reference rows it is not already."""
+    return VIEWS + tuple(row for row in REFERENCES if not (policy == "apl" and row == "apl_retail_belief"))
 
 
 def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -> Callable:
     """(true state, episode index, decision index) -> action."""
     import search
 
-    rotation = load_apl(env, warn=None)
+    if view == "assistant":
+        policy, view = "assistant", "full"
+    elif view == "apl_retail_belief":
+        policy, view = "apl", "retail_belief"
+    rotation = load_apl(env, shipped_apl_path(env, "assisted") if policy == "assistant" else None, warn=None)
     apl, vote = jit(rotation), jit(jax.vmap(rotation))
     planner = search.Planner(env, search.SearchConfig(num_simulations=simulations)) if policy == "mcts" else None
     prior = buff_uptime(env) if view == "retail_belief" else None
@@ -64,9 +77,11 @@ def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -
     return choose
 
 
-def play_views(env: Env, policy: str = "apl", views=VIEWS, episodes: int = 8, seed: int = 0,
+def play_views(env: Env, policy: str = "apl", views=None, episodes: int = 8, seed: int = 0,
                simulations: int = 64, samples: int = 4, on_episode: Callable[[str, int], None] | None = None) -> dict:
-    """Each view's damage per episode, the same episode starts for every view."""
+    """Each row's damage per episode (default rows: `rows_for(policy)`), the same episode
+    starts for every row."""
+    views = rows_for(policy) if views is None else views
     step = jit(env.step)
     keys = episode_keys(seed, 0, episodes)
     damage: dict[str, np.ndarray] = {}
@@ -91,7 +106,8 @@ def play_views(env: Env, policy: str = "apl", views=VIEWS, episodes: int = 8, se
             if on_episode is not None:
                 on_episode(view, episode + 1)
         damage[view], wasted[view] = np.asarray(totals), refused
-    results = {view: {"damage": interval(values), "refused_presses": wasted[view]} for view, values in damage.items()}
+    results = {view: {"damage": interval(values), "episode_damage": [float(v) for v in values],
+                      "refused_presses": wasted[view]} for view, values in damage.items()}
     if "full" in damage:
         for view, values in damage.items():
             if view != "full":

@@ -8,6 +8,11 @@ batch of 64 states keeps one core busy for ~115 ms on the 2-core test machine;
 two slices of 32 on two threads took ~70 ms (the event loop has nothing to do
 while its clients wait for that batch). Each slice is padded to a compiled size
 of its own (the batch sizes divided by the thread count).
+
+A snapshot that hides values (retail combat: secret cooldowns and auras, `sim.belief`)
+is planned as `belief_samples` states consistent with it, searched with the rest of the
+batch and merged into one answer (`search.planner.merge_belief`; the APL and the network
+vote by sample), as the overlay does on its own.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class EngineConfig:
     spec: str = "retribution_paladin"
     checkpoint: str | None = None        # trained model; None = the shipped one if present, "none" = no network
     search_threads: int = 0              # 0 = auto: up to 4 on a CPU backend (not above its cores), else 1
+    belief_samples: int = 4              # states drawn for a snapshot that hides values; 1: one guess
 
     def threads(self) -> int:
         if self.search_threads:
@@ -53,7 +59,16 @@ class EngineConfig:
             raise ValueError(f"batch_sizes: each must be 1..1024, got {self.batch_sizes}")
         if not 0 <= self.search_threads <= 64:
             raise ValueError(f"search_threads: must be 0 (auto) .. 64, got {self.search_threads}")
+        if not 1 <= self.belief_samples <= 64:
+            raise ValueError(f"belief_samples: must be 1..64, got {self.belief_samples}")
         return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Belief:
+    """A snapshot that hides values, as sampled State arrays (`sim.belief.sample_belief_fields`)."""
+
+    samples: tuple[dict, ...]
 
 
 class PlanningEngine:
@@ -97,53 +112,98 @@ class PlanningEngine:
         return self.batch_sizes[-1]
 
     def state(self, snapshot):
-        """One snapshot as State arrays (numpy); raises portunus InputError naming the field."""
+        """One snapshot as State arrays (numpy), or a `Belief` when it hides values; raises
+        portunus InputError naming the field."""
+        from sim.belief import buff_uptime, has_hidden, sample_belief_fields
         from sim.snapshot import snapshot_fields
 
+        if self.config.belief_samples > 1 and has_hidden(snapshot):
+            return Belief(tuple(sample_belief_fields(self.env, snapshot, self.config.belief_samples,
+                                                     seed=snapshot.frame, buff_prior=buff_uptime(self.env))))
         return snapshot_fields(self.env, snapshot)
 
     def warm_up(self) -> float:
         import sim
+        from sim.belief import buff_uptime
 
         start = time.perf_counter()
+        if self.config.belief_samples > 1:
+            buff_uptime(self.env)                 # the hidden-buff prior, played once per env
         state = self.state(sim.to_snapshot(self.env, self.env.init(jax.random.key(0))))
         for size in self.batch_sizes:
             self.plan([state] * size, depth=1)
         return time.perf_counter() - start
 
     def plan(self, states: list, depth: int, seed: int = 0) -> list[dict[str, Any]]:
-        """Recommendations for `states` (from `state`, at most max_batch), padded to the next batch size
-        (for search: to slices of a compiled slice size, searched on `threads` threads at once)."""
+        """Recommendations for `states` (from `state`), in order. Beliefs are expanded into
+        their samples; the samples are planned in chunks of at most max_batch states, each
+        padded to the next batch size (for search: to slices of a compiled slice size, searched
+        on `threads` threads at once), and merged back into one answer per belief."""
+        flat, groups = [], []
+        for entry in states:
+            samples = entry.samples if isinstance(entry, Belief) else (entry,)
+            groups.append(range(len(flat), len(flat) + len(samples)))
+            flat.extend(samples)
+        rows, size = [], 0
+        for at in range(0, len(flat), self.max_batch):
+            chunk_rows, chunk_size = self._plan_chunk(flat[at:at + self.max_batch], depth, seed)
+            rows += chunk_rows
+            size = max(size, chunk_size)
+        results = [self._answer([rows[i] for i in group]) for group in groups]
+        for result in results:
+            result["batch_size"] = size
+        return results
+
+    def _plan_chunk(self, states: list, depth: int, seed: int) -> tuple[list, int]:
+        """(rows, padded size): a row per state, (Recommendation, index) for search, else
+        (best, hold, legal mask, seconds)."""
         from sim.snapshot import from_snapshots
 
-        names = self.env.spec.action_names
         if self.config.policy == "mcts":
             size = next(b for b in self.slice_sizes if b >= math.ceil(len(states) / self.threads))
             slices = [list(states[at:at + size]) for at in range(0, len(states), size)]
 
-            def search(part: list) -> list[dict[str, Any]]:
+            def search(part: list):
                 batch = from_snapshots(self.env, _padded(part, size))
-                recommendation = self.planner.recommend(batch, jax.random.key(seed), tree_depth=depth)
-                return [recommendation.to_dict(i) for i in range(len(part))]
+                return self.planner.recommend(batch, jax.random.key(seed), tree_depth=depth)
 
-            results = [result for part in self._pool.map(search, slices) for result in part]
-            size *= len(slices)
+            found = list(self._pool.map(search, slices))
+            return [(r, i) for r, part in zip(found, slices) for i in range(len(part))], size * len(slices)
+        size = next(b for b in self.batch_sizes if b >= len(states))
+        batch = from_snapshots(self.env, _padded(states, size))
+        start = time.perf_counter()
+        best, hold = (np.asarray(a) for a in (self._net if self.config.policy == "net" else self._apl)(batch))
+        seconds = time.perf_counter() - start
+        legal = np.asarray(batch.legal_action_mask)
+        return [(best[i], hold[i], legal[i], seconds) for i in range(len(states))], size
+
+    def _answer(self, rows: list) -> dict[str, Any]:
+        """One state's answer from its rows (several: a belief's samples, merged)."""
+        from search.planner import merge_belief
+        from search.types import Recommendation
+
+        if self.config.policy == "mcts":
+            if len(rows) == 1:
+                recommendation, index = rows[0]
+                answer = recommendation.to_dict(index)
+            else:
+                answer = merge_belief(Recommendation.rows(rows), np.asarray(self.planner.major)).to_dict(0)
         else:
-            size = next(b for b in self.batch_sizes if b >= len(states))
-            batch = from_snapshots(self.env, _padded(states, size))
-            start = time.perf_counter()
-            best, hold = (np.asarray(a) for a in (self._net if self.config.policy == "net" else self._apl)(batch))
-            seconds = time.perf_counter() - start
-            major = self.env.spec.action_major_cooldown
-            results = []
-            for i in range(len(states)):
-                held = None if major[hold[i]] else names[hold[i]]
-                results.append({"best_action": names[best[i]], "hold_action": held, "search_seconds": seconds,
-                                "num_simulations": 0, "actions": [],
-                                "tree": {"action": None, "name": None, "visits": 0, "children": []}})
-        for result in results:
-            result["batch_size"] = size
-        return results
+            names, major = self.env.spec.action_names, self.env.spec.action_major_cooldown
+            legal = np.all([row[2] for row in rows], axis=0)
+
+            def vote(column: int) -> int:
+                # The action most samples chose among those every sample allows (the game allows
+                # what every consistent state allows); a lone sample's own choice otherwise.
+                votes = np.bincount([row[column] for row in rows], minlength=len(names)) * legal
+                return int(votes.argmax()) if votes.any() else int(rows[0][column])
+
+            best, hold = vote(0), vote(1)
+            answer = {"best_action": names[best], "hold_action": None if major[hold] else names[hold],
+                      "search_seconds": rows[0][3], "num_simulations": 0, "actions": [],
+                      "tree": {"action": None, "name": None, "visits": 0, "children": []}}
+        answer["belief_samples"] = len(rows)
+        return answer
 
 
 def _padded(states: list, size: int) -> list:

@@ -232,7 +232,7 @@ def _describe(engine: PlanningEngine) -> dict:
     c = engine.config
     return {"spec": engine.env.spec.name, "profile": engine.profile_name, "policy": c.policy,
             "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes),
-            "search_threads": engine.threads,
+            "search_threads": engine.threads, "belief_samples": c.belief_samples,
             "model": engine.model.identity() if engine.model else None}
 
 

@@ -376,16 +376,25 @@ def _print_warning(line: str) -> None:
     print(f"warning: {line}", file=sys.stderr)
 
 
+SHIPPED_APLS = {"default": "default_apl", "assisted": "assisted_combat_apl"}
+
+
+def shipped_apl_path(env: Env, which: str = "default") -> Path:
+    """A list the spec ships: "default" (`[spec] default_apl`) or "assisted" (the game's
+    Assisted Combat pick, `[spec] assisted_combat_apl`)."""
+    name = env.spec.settings.get(SHIPPED_APLS[which])
+    if name is None:
+        raise InputError(f"spec {env.spec.name} ships no {which} APL; give one with --apl")
+    return Path(env.spec.path).parent / name
+
+
 def load_apl(env: Env, path: str | Path | None = None, profile: CharacterProfile | None = None,
              warn: Callable[[str], None] | None = _print_warning) -> Apl:
     """An APL file, or the spec's default APL (`[spec] default_apl`). What the file names but
     Portunus does not model is reported once, as one line, through `warn` (stderr by default;
     None: silent, read `apl.warning`)."""
     if path is None:
-        default = env.spec.settings.get("default_apl")
-        if default is None:
-            raise InputError(f"spec {env.spec.name} ships no default APL; give one with --apl")
-        path = Path(env.spec.path).parent / default
+        path = shipped_apl_path(env)
     path = Path(path)
     apl = Apl(read_text(path, "APL"), env, str(path), profile)
     if apl.warning and warn is not None:

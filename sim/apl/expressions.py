@@ -70,6 +70,10 @@ def make_context(env: Env, state: State) -> AplContext:
     return AplContext(state, env, primary, fraction, time_to_die, ready_in, duration, haste, target_slot)
 
 
+MELEE_YARDS = 5.0
+OUT_OF_RANGE_YARDS = 40.0
+
+
 def _on_primary(context: AplContext, per_enemy: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(context.primary, per_enemy, 0.0), axis=0)
 
@@ -240,8 +244,12 @@ class NameResolver:
                 return lambda c: 100.0 * _on_primary(c, c.health_fraction)
             if parts[1:] == ("time_to_die",):
                 return lambda c: _on_primary(c, c.time_to_die)
+            if parts[1:] == ("distance",):
+                # No positions in the simulator: a target (alive and in range) is in melee range;
+                # with none (the next pull not reached), out of range.
+                return lambda c: jnp.where(jnp.any(c.primary, axis=0), MELEE_YARDS, OUT_OF_RANGE_YARDS)
             raise self.fail(name, line, f"unknown expression '{name.text}'",
-                            ["target.health.pct", "target.time_to_die"])
+                            ["target.health.pct", "target.time_to_die", "target.distance"])
         if head == "spell_targets":
             a = abilities.index(self.member(name, line, 1, abilities, "ability"))
             if len(parts) != 2:
