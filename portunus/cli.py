@@ -212,8 +212,10 @@ def search_command(
     rollout_steps: int = typer.Option(8, help="APL decisions per leaf evaluation (0-64).",
                                       callback=inputs.number_option(0, 64, integer=True)),
     depth: int = typer.Option(2, help="Tree depth to print (0-6).", callback=inputs.number_option(0, 6, integer=True)),
-    sampled: bool = typer.Option(False, "--sampled", help="Search the random simulator (the state's own key) "
-                                                          "instead of expected values."),
+    sampled: bool = typer.Option(False, "--sampled", help="Search the random simulator in --worlds sampled "
+                                                          "futures instead of expected values."),
+    worlds: int = typer.Option(8, help="With --sampled: futures searched, root values averaged (1-1024).",
+                               callback=inputs.number_option(1, 1024, integer=True)),
     seed: int = seed_option(),
     json_path: Optional[Path] = json_option(None, "Write the recommendation as JSON here."),
     checkpoint: Optional[str] = checkpoint_option(),
@@ -231,7 +233,8 @@ def search_command(
         model = resolve_model(checkpoint)
         settings = model.search_settings() if model else {"rollout_steps": rollout_steps}
         config = search.SearchConfig(policy=policy, num_simulations=simulations, prior=prior,
-                                     expected_value=not sampled, **settings).validate()
+                                     expected_value=not sampled, worlds=worlds if sampled else 1,
+                                     **settings).validate()
         chosen_fight = build_fight(fight, duration, targets, None, route, key_level)
         env = sim.make("retribution_paladin", load_profile(profile),
                        chosen_fight.with_slots(model.slots) if model else chosen_fight)
@@ -397,7 +400,8 @@ def bench_retail_command(
     json_path: Path = json_option(Path("bench-results/retail.json"), "Where to write the JSON."),
 ) -> None:
     """What the retail view costs: one policy fed the full state, the one-guess state from what
-    retail combat shows, or a belief over it; damage paired by episode."""
+    retail combat shows, or a belief over it, beside the game's own Assisted Combat pick;
+    damage paired by episode."""
     from train.envs import parse_fight
     from train.views import POLICIES, play_views
 
@@ -413,14 +417,17 @@ def bench_retail_command(
         result = play_views(env, policy, episodes=episodes, seed=seed, simulations=simulations, samples=samples,
                             on_episode=lambda view, done: status.update(f"{view}: {done}/{episodes} episodes"))
     table = Table(title=f"{policy} on {result['fight']}: {episodes} paired episodes")
-    for column in ("view", "damage (95 %)", "vs full, % (95 %)", "refused presses"):
+    for column in ("view", "damage (95 %)", "vs full, % (95 %)", "vs the game's pick, % (95 %)", "refused presses"):
         table.add_column(column, justify="right")
+
+    def versus(pair) -> str:
+        return "-" if pair is None else (f"{pair['percent']['mean']:+.1f} [{pair['percent']['low']:+.1f}, "
+                                         f"{pair['percent']['high']:+.1f}]")
+
     for view, row in result["views"].items():
-        damage, pair = row["damage"], row.get("versus_full")
-        versus = "-" if pair is None else (f"{pair['percent']['mean']:+.1f} [{pair['percent']['low']:+.1f}, "
-                                           f"{pair['percent']['high']:+.1f}]")
-        table.add_row(view, f"{damage['mean']:,.0f} [{damage['low']:,.0f}, {damage['high']:,.0f}]", versus,
-                      str(row["refused_presses"]))
+        damage = row["damage"]
+        table.add_row(view, f"{damage['mean']:,.0f} [{damage['low']:,.0f}, {damage['high']:,.0f}]",
+                      versus(row.get("versus_full")), versus(row.get("versus_assistant")), str(row["refused_presses"]))
     console.print(table)
     result["environment"] = __import__("portunus.bench", fromlist=["environment"]).environment()
     write_json(json_path, result)

@@ -281,6 +281,8 @@ def refused(args, message):
     (["search", "--state-from-sim-at", "inf"], "--state-from-sim-at must be a number"),
     (["search", "--state-from-sim-at", "1e9"], "--state-from-sim-at must be a number"),
     (["search", "--simulations", "0"], "--simulations must be a whole number from 1 to 4,096"),
+    (["search", "--sampled", "--worlds", "0"], "--worlds must be a whole number from 1 to 1,024"),
+    (["evaluate", "--mcts", "futures:0"], "--mcts must be 'expected' or 'futures:N' (N 1-1024), got 'futures:0'"),
     (["bench", "sim", "--batch-sizes", "-1"], "--batch-sizes must be a whole number from 1 to 4,194,304, got -1"),
     (["bench", "sim", "--batch-sizes", "4,,8"], "--batch-sizes must be comma-separated whole numbers"),
     (["bench", "sim", "--import-orders", "jax-last"], "--import-orders: unknown name 'jax-last'"),

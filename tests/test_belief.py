@@ -219,6 +219,7 @@ def test_views_are_played_on_the_same_episodes():
         assert views[view]["refused_presses"] == 0        # usable flags keep every press legal
     # The game's pick is another policy: it plays these episodes differently from the APL.
     assert views["assistant"]["episode_damage"] != views["full"]["episode_damage"]
+    assert views["retail_belief"]["versus_assistant"]["percent"]["n"] == 2 and "versus_assistant" in views["full"]
     again = play_views(default_env("patchwerk:15"), "apl", views=("full",), episodes=2)
     assert again["views"]["full"]["damage"]["mean"] == views["full"]["damage"]["mean"]
 

@@ -62,12 +62,13 @@ def test_bench_sim_writes_json_for_both_import_orders(tmp_path):
 
 def test_search_command_prints_a_recommendation(tmp_path):
     out = tmp_path / "rec.json"
+    # Sampled futures (the expected-value default is the Planner tests/test_search.py runs).
     result = runner.invoke(app, ["search", "--state-from-sim-at", "12", "--simulations", "16", "--depth", "2",
-                                 "--json", str(out)])
+                                 "--sampled", "--worlds", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "recommended:" in result.output and "hold cooldowns:" in result.output
     data = json.loads(out.read_text())
-    assert data["num_simulations"] == 16 and sum(row["visits"] for row in data["actions"]) == 16
+    assert data["num_simulations"] == 16 and sum(row["visits"] for row in data["actions"]) == 2 * 16
     assert data["best_action"] in [row["name"] for row in data["actions"]]
     assert data["tree"]["children"] and all("children" in child for child in data["tree"]["children"])
     bad = runner.invoke(app, ["search", "--policy", "alphago"])
@@ -116,3 +117,13 @@ def test_addon_tables_command_regenerates_the_lua(tmp_path):
     assert result.exit_code == 0, result.output
     written = tmp_path / "RetributionPaladin.lua"
     assert written.read_text() == (SPECS_DIR / "RetributionPaladin.lua").read_text()
+
+
+def test_bench_retail_writes_each_view_beside_the_games_pick(tmp_path):
+    out = tmp_path / "retail.json"
+    result = runner.invoke(app, ["bench", "retail", "--fight", "patchwerk:10", "--episodes", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    views = json.loads(out.read_text())["views"]
+    assert list(views) == ["full", "retail", "retail_belief", "assistant"]
+    assert views["assistant"]["versus_full"]["percent"]["n"] == 2
+    assert views["retail_belief"]["versus_assistant"]["percent"]["n"] == 2 and "assistant" in result.output

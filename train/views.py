@@ -10,7 +10,8 @@ press (the simulator's illegal action: a short wait). Two reference rows play th
 episodes: `apl_retail_belief` (the default APL voting over the belief, when the policy is
 search) and `assistant` (the game's own Assisted Combat pick, which the client computes
 from the full state: `[spec] assisted_combat_apl`). Reported: each row's mean damage, its
-damage per episode, and the paired difference to the full view with its 95 % interval.
+damage per episode, and the paired differences to the full view and to the game's pick with
+their 95 % intervals.
 """
 
 from __future__ import annotations
@@ -108,10 +109,11 @@ def play_views(env: Env, policy: str = "apl", views=None, episodes: int = 8, see
         damage[view], wasted[view] = np.asarray(totals), refused
     results = {view: {"damage": interval(values), "episode_damage": [float(v) for v in values],
                       "refused_presses": wasted[view]} for view, values in damage.items()}
-    if "full" in damage:
-        for view, values in damage.items():
-            if view != "full":
-                results[view]["versus_full"] = paired(values, damage["full"], lower_is_better=False)
+    for reference in ("full", "assistant"):
+        if reference in damage:
+            for view, values in damage.items():
+                if view != reference:
+                    results[view][f"versus_{reference}"] = paired(values, damage[reference], lower_is_better=False)
     return {"policy": policy, "episodes": episodes, "seed": seed, "simulations": simulations,
             "belief_samples": samples, "fight": env.fight.name, "views": results}
 
