@@ -15,14 +15,16 @@ search several of them and choose what is good across them:
 - a hidden buff: present with its remaining time from the player's own cast of an ability
   that applies it (`since_cast < duration`), absent when every source of it is such an
   ability and none was cast within its duration; present when a button it makes free is
-  highlighted (and it is that button's only such buff), absent when the highlight is known
-  off; present when an ability usable only with it is usable, absent when that ability is
+  highlighted (and it is that button's only such buff; with several, one of them is up),
+  absent when the highlight is known off; present when an ability usable only with it is usable, absent when that ability is
   ready and affordable but not usable; otherwise present with the
   buff's prior probability (`buff_prior`: 0.5 unless given; `buff_uptime(env)` is the share
   of decisions at which the default APL has it up in the env's fight, what the overlay and
   `portunus bench retail` use), for a uniform part of its duration and a uniform stack count;
 - a hidden debuff on the target: up with `duration - since_cast` left when the player cast
-  an ability that applies it within its duration (else as the one guess: down).
+  an ability that applies it within its duration (else as the one guess: down);
+- then every sample must allow exactly the abilities the game reports usable: one that does
+  not (a drawn buff that takes a button away, a free cast drawn absent) is drawn again.
 
 What is known is never changed: known remaining times, charges, stacks, resources, health.
 """
@@ -39,6 +41,7 @@ from sim.snapshot import from_snapshots, snapshot_fields
 from sim.types import State
 
 DEFAULT_BUFF_PRIOR = 0.5   # without a better estimate, a hidden buff is as likely up as not
+REDRAWS = 8                # rounds of redrawing samples that contradict the game's usable flags
 
 
 @functools.lru_cache(maxsize=16)
@@ -139,6 +142,19 @@ def _buffs(fields: dict, snapshot: GameSnapshot, host: dict, prior: np.ndarray, 
             stacks = int(np.clip(host["initial_stacks"][buff], 1, maximum))
         fields["buff_remaining"][buff] = max(remaining, 1e-3)
         fields["buff_stacks"][buff] = stacks
+    # A lit button means one of the buffs that make it free is up: when the draws left all
+    # of its hidden ones down, one of them (by prior) is up after all.
+    for ability, cooldown in enumerate(snapshot.cooldowns):
+        lighters = np.flatnonzero(host["makes_free"][:, ability]) if ability < host["makes_free"].shape[1] else []
+        dark = [a for a, c in enumerate(snapshot.cooldowns) if c.overlayed is False and a < host["makes_free"].shape[1]]
+        hidden = [b for b in lighters if snapshot.buffs[b].remaining is None and snapshot.buffs[b].stacks is None
+                  and not host["makes_free"][b, dark].any()]
+        if cooldown.overlayed is not True or not hidden or (fields["buff_remaining"][lighters] > 0).any():
+            continue
+        weights = np.array([max(prior[b], 1e-3) for b in hidden])
+        buff = hidden[int(rng.choice(len(hidden), p=weights / weights.sum()))]
+        fields["buff_remaining"][buff] = max(float(rng.uniform(0.0, float(host["duration"][buff]))), 1e-3)
+        fields["buff_stacks"][buff] = int(rng.integers(1, max(int(host["max_stacks"][buff]), 1) + 1))
 
 
 @functools.lru_cache(maxsize=8)
@@ -200,13 +216,32 @@ def sample_belief_fields(env: Env, snapshot: GameSnapshot, samples: int, seed: i
     host = _host(env)
     prior = np.full(len(env.spec.buff_names), DEFAULT_BUFF_PRIOR) if buff_prior is None else np.asarray(buff_prior)
     rng = np.random.default_rng(seed)
-    drawn = []
-    for _ in range(samples):
+
+    def draw() -> dict:
         fields = {name: np.array(value, copy=True) for name, value in base.items()}
         _cooldowns(fields, snapshot, host, rng)
         _buffs(fields, snapshot, host, prior, rng)
         _debuffs(fields, snapshot, host)
-        drawn.append(fields)
+        return fields
+
+    drawn = [draw() for _ in range(samples)]
+    usable = np.array([np.nan if c.usable is None else float(c.usable) for c in snapshot.cooldowns])
+    if np.isnan(usable).all():
+        return drawn
+    # Rejection: a sample in which an ability the game reports usable is not (or the other
+    # way round) contradicts what the game said; the rules above miss combinations (a buff
+    # that makes a button unusable, a free cast while Holy Power is short), so such samples
+    # are drawn again, up to REDRAWS rounds (what still disagrees then is kept).
+    known = ~np.isnan(usable)
+    owner = np.asarray(env.spec.action_ability)
+    for _ in range(REDRAWS):
+        legal = np.asarray(from_snapshots(env, drawn).legal_action_mask)
+        per_ability = np.stack([legal[:, owner == a].any(axis=1) for a in range(len(usable))], axis=1)
+        wrong = np.flatnonzero(((per_ability != (usable == 1.0)) & known).any(axis=1))
+        if wrong.size == 0:
+            break
+        for index in wrong:
+            drawn[index] = draw()
     return drawn
 
 

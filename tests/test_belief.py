@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.apl import load_apl
 from sim.belief import sample_belief_fields
 from sim.snapshot import snapshot_fields
 
@@ -236,3 +237,32 @@ def test_buff_uptime_is_the_share_of_decisions_a_buff_is_up():
     assert np.all((uptime >= 0) & (uptime <= 1))
     assert 40 / 300 < uptime[names.index("bloodlust")] < 0.25
     assert uptime[names.index("dawnlight")] == 0.0      # a Herald buff; the default character is a Templar
+
+
+def test_samples_allow_exactly_what_the_game_reports_usable():
+    """Along an APL fight seen as retail shows it, every sample's legal abilities are the ones the
+    game reports usable (a sample that contradicts a usable flag is drawn again), and a lit
+    button has one of the buffs that make it free."""
+    from sim.belief import buff_uptime, sample_beliefs
+    from sim.retail import retail_snapshot
+    from train.views import default_env
+
+    env = default_env("patchwerk:60")
+    apl, step = jax.jit(load_apl(env, warn=None)), jax.jit(env.step)
+    owner, prior = np.asarray(env.spec.action_ability), buff_uptime(env, fights=4, decisions=128)
+    makes_free = np.asarray(env.spec.tables.buff_makes_free)
+    state, pressed, checked = env.init(jax.random.key(5)), np.full(env.spec.num_abilities, np.nan), 0
+    for decision in range(48):
+        view = retail_snapshot(env, state, decision, float(state.time) - pressed)
+        beliefs = sample_beliefs(env, view, 8, seed=decision, buff_prior=prior)
+        legal = np.asarray(beliefs.legal_action_mask)
+        for ability, cooldown in enumerate(view.cooldowns):
+            assert (legal[:, owner == ability].any(axis=1) == cooldown.usable).all(), env.spec.ability_names[ability]
+            if cooldown.overlayed:
+                assert (np.asarray(beliefs.buff_remaining)[:, makes_free[:, ability]] > 0).any(axis=1).all()
+                checked += 1
+        action = int(apl(state))
+        if owner[action] < env.spec.num_abilities:
+            pressed[owner[action]] = float(state.time)
+        state = step(state, action)
+    assert checked > 0
