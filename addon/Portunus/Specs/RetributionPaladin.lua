@@ -48,6 +48,7 @@ ns.specs[70] = {
         { name = "undisputed_ruling", spellId = 432629 },
         { name = "sanctification", spellId = 433671 },
         { name = "divine_hammer", spellId = 198034 },
+        { name = "consecration", spellId = 26573 },
         { name = "templar_strike_ready", spellId = 406648 },
         { name = "dawnlight", spellId = 431522 },
         { name = "solar_grace", spellId = 439841 },
