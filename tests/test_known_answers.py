@@ -127,6 +127,20 @@ def test_blade_of_justice_and_expurgation(env):
                                                                       rel=1e-5)
 
 
+def test_blade_of_justice_consecrates_the_ground(test_profile):
+    """Consecrated Blade (404834): Blade of Justice places Consecration (26573: 12 s, a tick on
+    placement and one every 1 s, hasted; this character has no haste), whose ticks (81297:
+    0.05 x AP, aura #11 +5 % and #15 -6 %, mastery) hit every enemy: 1 + 12 ticks."""
+    env = make_test_env(test_profile, sim.aoe(targets=3, health_per_target=1e9))
+    state = act(env, env.init(jax.random.key(0)), "blade_of_justice")   # placed as the cast's step ends
+    assert buff(env, state, "consecration") == (12.0, 1)
+    tick = 0.05 * AP * 1.05 * 0.94 * MASTERY * EC
+    state = wait_until(env, state, 6.0)
+    assert damage(env, state, "consecration") == pytest.approx(5 * 3 * tick, rel=1e-5)    # 1.5, 2.5, ... 5.5 s
+    state = wait_until(env, state, 20.0)
+    assert damage(env, state, "consecration") == pytest.approx(13 * 3 * tick, rel=1e-5)
+
+
 def test_blade_talents_jurisdiction_blades_of_light_holy_blade():
     env = make_test_env(profile_with("jurisdiction,blades_of_light:2,holy_blade"))
     state = act(env, env.init(jax.random.key(0)), "blade_of_justice")
