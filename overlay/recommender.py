@@ -17,6 +17,7 @@ import numpy as np
 
 from search import Planner, SearchConfig
 from sim._xla import jit as sim_jit
+from sim.belief import belief_votes
 from sim.env import Env
 from sim.types import State
 
@@ -87,7 +88,7 @@ class Recommender:
             return dataclasses.replace(advice, seconds=time.perf_counter() - start)
         if mode == "apl":
             picks = np.asarray(self._apl_batch(states))            # [K, 2]: best, hold
-            votes = np.bincount(picks[:, 0], minlength=len(self.names)) * legal
+            votes = belief_votes(picks[:, 0], states.legal_action_mask)
         elif mode == "net":
             if self.apply_fn is None:
                 raise ValueError("policy mode 'net' needs a network (--checkpoint)")

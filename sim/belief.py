@@ -183,6 +183,13 @@ def buff_uptime(env: Env, fights: int = 16, decisions: int = 512, seed: int = 0)
     return np.asarray(shares(init_batch(env, jax.random.key(seed), fights)), np.float64)
 
 
+def belief_votes(choices, legal) -> np.ndarray:
+    """[A] how many belief samples chose each action ([K] choices, [K, A] legal masks), counting
+    only actions legal in every sample: the game allows what every consistent state allows."""
+    legal = np.asarray(legal).all(axis=0)
+    return np.bincount(np.asarray(choices), minlength=legal.shape[0]) * legal
+
+
 def has_hidden(snapshot: GameSnapshot) -> bool:
     """Whether the snapshot hides something a belief can fill in better than one guess: a
     cooldown whose remaining time is unknown while its readiness or charges are known, or an

@@ -24,7 +24,7 @@ import numpy as np
 import sim
 from sim._xla import jit
 from sim.apl import load_apl, shipped_apl_path
-from sim.belief import buff_uptime, sample_beliefs
+from sim.belief import belief_votes, buff_uptime, sample_beliefs
 from sim.env import Env
 from sim.retail import retail_snapshot
 from sim.snapshot import from_snapshot
@@ -68,8 +68,7 @@ def _chooser(env: Env, policy: str, view: str, simulations: int, samples: int) -
                                          buff_prior=prior)
                 if planner is not None:
                     return int(planner.recommend_belief(beliefs, jax.random.key(decision)).best_action[0])
-                legal = np.asarray(beliefs.legal_action_mask).all(axis=0)
-                votes = np.bincount(np.asarray(vote(beliefs)), minlength=env.num_actions) * legal
+                votes = belief_votes(vote(beliefs), beliefs.legal_action_mask)
                 return int(votes.argmax()) if votes.any() else env.wait_action
         if planner is not None:
             return int(planner.recommend(batch(seen), jax.random.key(decision)).best_action[0])

@@ -189,13 +189,14 @@ class PlanningEngine:
             else:
                 answer = merge_belief(Recommendation.rows(rows), np.asarray(self.planner.major)).to_dict(0)
         else:
+            from sim.belief import belief_votes
+
             names, major = self.env.spec.action_names, self.env.spec.action_major_cooldown
-            legal = np.all([row[2] for row in rows], axis=0)
 
             def vote(column: int) -> int:
-                # The action most samples chose among those every sample allows (the game allows
-                # what every consistent state allows); a lone sample's own choice otherwise.
-                votes = np.bincount([row[column] for row in rows], minlength=len(names)) * legal
+                # The action most samples chose among those every sample allows; the first
+                # sample's own choice when they share none.
+                votes = belief_votes([row[column] for row in rows], [row[2] for row in rows])
                 return int(votes.argmax()) if votes.any() else int(rows[0][column])
 
             best, hold = vote(0), vote(1)
