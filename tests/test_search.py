@@ -220,7 +220,13 @@ def toy_planner(env, **settings):
                           apl=lambda state, key=None: jnp.int32(0))
 
 
-def test_sampled_futures_pick_the_higher_true_expectation_where_the_determinized_search_does_not(gambler):
+@pytest.fixture(scope="module")
+def futures_planner(gambler):
+    return toy_planner(gambler[0], expected_value=False, worlds=64)
+
+
+def test_sampled_futures_pick_the_higher_true_expectation_where_the_determinized_search_does_not(gambler,
+                                                                                                futures_planner):
     """Two GCDs left. True expectations (played on the random simulator from 4096 keys): steady
     first 2 AP, gamble first 0.75 + 1 AP. The expected-value model, whose proc is due, sees a
     certain jackpot; search over sampled futures averages it out."""
@@ -232,22 +238,22 @@ def test_sampled_futures_pick_the_higher_true_expectation_where_the_determinized
         return played.damage_done
 
     keys = jax.random.split(jax.random.key(7), 4096)
-    true_steady = float(jax.vmap(lambda k: damage_after(steady, k))(keys).mean())
-    true_gamble = float(jax.vmap(lambda k: damage_after(gamble, k))(keys).mean())
+    played = jax.jit(jax.vmap(damage_after, in_axes=(None, 0)))
+    true_steady, true_gamble = (float(played(jnp.int32(first), keys).mean()) for first in (steady, gamble))
     assert true_steady > true_gamble * 1.1
 
     determinized = toy_planner(env).recommend(batch(state), jax.random.key(0))
     assert determinized.best_action[0] == gamble
-    futures = toy_planner(env, expected_value=False, worlds=64).recommend(batch(state), jax.random.key(0))
+    futures = futures_planner.recommend(batch(state), jax.random.key(0))
     assert futures.best_action[0] == steady
     assert futures.visit_counts[0].sum() == 8 * 64
     assert futures.q_values[0, steady] > futures.q_values[0, gamble]
 
 
-def test_sampled_futures_never_read_the_states_own_key(gambler):
+def test_sampled_futures_never_read_the_states_own_key(gambler, futures_planner):
     """In the simulator a state's key is its episode's actual future; search must not see it."""
     env, state = gambler
-    planner = toy_planner(env, expected_value=False, worlds=4)
+    planner = futures_planner
     one = planner.recommend(batch(state.replace(key=jax.random.key(11))), jax.random.key(0))
     other = planner.recommend(batch(state.replace(key=jax.random.key(12))), jax.random.key(0))
     np.testing.assert_array_equal(one.visit_counts, other.visit_counts)
