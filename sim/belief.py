@@ -144,9 +144,9 @@ def _buffs(fields: dict, snapshot: GameSnapshot, host: dict, prior: np.ndarray, 
         fields["buff_stacks"][buff] = stacks
     # A lit button means one of the buffs that make it free is up: when the draws left all
     # of its hidden ones down, one of them (by prior) is up after all.
+    dark = [a for a, c in enumerate(snapshot.cooldowns) if c.overlayed is False and a < host["makes_free"].shape[1]]
     for ability, cooldown in enumerate(snapshot.cooldowns):
         lighters = np.flatnonzero(host["makes_free"][:, ability]) if ability < host["makes_free"].shape[1] else []
-        dark = [a for a, c in enumerate(snapshot.cooldowns) if c.overlayed is False and a < host["makes_free"].shape[1]]
         hidden = [b for b in lighters if snapshot.buffs[b].remaining is None and snapshot.buffs[b].stacks is None
                   and not host["makes_free"][b, dark].any()]
         if cooldown.overlayed is not True or not hidden or (fields["buff_remaining"][lighters] > 0).any():
