@@ -818,7 +818,9 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     # Auto attacks on the current target: a share of attack power (the weapon is in it: dps x 6,
     # so AP / 6 per second of swing time is weapon damage plus Strength's part), or a coefficient.
     has_target = jnp.any(eligible, axis=0)
-    swing_time = state.stats.weapon_speed * t.auto_attack_speed / haste
+    # Strikes that repeat a swing at once (Skyfury) are folded into a faster swing: the same
+    # average rate of strikes, and of what they set off.
+    swing_time = state.stats.weapon_speed * t.auto_attack_speed / (haste * state.stats.strikes_per_swing)
     swing_left = state.swing_remaining - dt
     swings = jnp.where(has_target & (swing_left <= EPSILON),
                        jnp.floor(jnp.maximum(-swing_left, 0.0) / swing_time) + 1.0, 0.0)

@@ -30,9 +30,15 @@ STAT_NAMES = ("primary", "crit", "haste", "mastery", "versatility")
 DIMINISHING_RETURNS = ((0.0, 1.0), (30.0, 0.9), (39.0, 0.8), (47.0, 0.7), (54.0, 0.6), (66.0, 0.5))
 
 # SimC's default raid ("optimal_raid=1"): Battle Shout 6673 +5 % attack power, Mark of the Wild
-# 1126 +3 % versatility; the enemy debuffs (Chaos Brand, Mystic Touch) are the fight's.
+# 1126 +3 % versatility, Skyfury (below); the enemy debuffs (Chaos Brand, Mystic Touch) are the fight's.
 BATTLE_SHOUT = 1.05
 MARK_OF_THE_WILD = 0.03
+# Skyfury 462854 (on in SimC's default raid: sim.cpp `overrides.skyfury = optimal_raid`): +2 mastery
+# points (player.cpp composite_mastery adds the buff's value to the points), and a main-hand swing
+# strikes again 20 % of the time (unique_gear.cpp generic::skyfury; for Retribution the Crusading
+# Strike rolls it once, simc issue #11379). The repeat is counted as 20 % more swings.
+SKYFURY_MASTERY_POINTS = 2.0
+SKYFURY_REPEAT_CHANCE = 0.2
 
 
 def rating_to_percent(rating: float, rating_per_percent: float) -> float:
@@ -148,9 +154,11 @@ def profile_stats(spec: Spec, profile: CharacterProfile, raid_buffs: bool = True
         spell_power=attack_power * s.get("spell_power_per_attack_power", 1.0),
         crit=s.get("base_crit", 0.05) + percent("crit") / 100,
         haste=percent("haste") / 100,
-        mastery_points=s.get("mastery_base_points", 0.0) + percent("mastery"),
+        mastery_points=s.get("mastery_base_points", 0.0) + percent("mastery")
+        + (SKYFURY_MASTERY_POINTS if raid_buffs else 0.0),
         versatility=percent("versatility") / 100 + (MARK_OF_THE_WILD if raid_buffs else 0.0),
         weapon_dps=weapon_dps, weapon_speed=weapon_speed,
+        strikes_per_swing=1.0 + (SKYFURY_REPEAT_CHANCE if raid_buffs else 0.0),
         primary_to_attack_power=primary_multiplier * shout,
     )
     for name, value in values.items():

@@ -49,6 +49,7 @@ class PlayerStats:
     versatility: jax.Array       # f32[] damage-done fraction
     weapon_dps: jax.Array        # f32[] main-hand weapon damage per second
     weapon_speed: jax.Array      # f32[] unhasted swing time, seconds
+    strikes_per_swing: jax.Array  # f32[] 1, or more when swings may strike again (Skyfury: 1.2)
     primary_to_attack_power: jax.Array  # f32[] attack power per point of primary stat from buffs (potion, trinket)
 
 

@@ -55,10 +55,22 @@ def test_stats_from_profile(env):
     assert float(env.stats.weapon_dps) == pytest.approx(250.0)
 
 
-def test_raid_buffs_add_battle_shout_and_mark_of_the_wild(test_profile):
+def test_raid_buffs_add_battle_shout_mark_of_the_wild_and_skyfury(test_profile):
     raided = sim.make("retribution_paladin", test_profile, sim.patchwerk())
     assert float(raided.stats.attack_power) == pytest.approx(AP * 1.05)   # Battle Shout 6673
     assert float(raided.stats.versatility) == pytest.approx(0.03)        # Mark of the Wild 1126
+    assert float(raided.stats.mastery_points) == pytest.approx(8.0 + 2.0)  # Skyfury 462854: +2 points
+    assert float(raided.stats.strikes_per_swing) == pytest.approx(1.2)     # ... and a 20 % repeat
+
+
+def test_skyfury_repeats_are_a_fifth_more_swings(test_profile):
+    """Crusading Strikes with Skyfury: 20 % more strikes, and the Holy Power they give."""
+    env = make_test_env(profile_with("crusading_strikes"))
+    state = env.init(jax.random.key(0), env.stats.replace(strikes_per_swing=jnp.float32(1.2)))
+    # Swings every 3.6 s / 1.2 = 3 s: at 0, 3, 6, 9 and 12 s by 12.5 s (5, against 4 without).
+    state = wait_until(env, state, 12.5)
+    assert damage(env, state, "crusading_strikes") == pytest.approx(5 * 2.34731 * AP * EC, rel=1e-5)
+    assert int(state.swing_count) == 5 and float(state.resources[0]) == 2.0  # a Holy Power every 2nd
 
 
 def test_crusader_strike(env):
