@@ -101,7 +101,8 @@ def test_same_key_same_fight_and_different_keys_differ(fight):
     c, _ = run(jax.random.key(4), choices)
     assert float(a.damage_done[-1]) == float(b.damage_done[-1])
     assert bool(jnp.all(a.time == b.time))
-    assert float(a.damage_done[-1]) != float(c.damage_done[-1])
+    # Another key, another fight (the whole course: a short AoE ends at the same total).
+    assert not bool(jnp.all(a.damage_done == c.damage_done))
 
 
 def test_jit_and_eager_agree():
