@@ -62,22 +62,26 @@ def simple_priority(env: Env) -> Policy:
 
 
 def highest_damage(env: Env) -> Policy:
-    """Greedy: the legal ability whose own hit does the most expected damage right now
-    (one expected-value step per action); ties go to the lower index, no damage = wait."""
+    """Greedy: the legal ability whose own hit on the current target does the most expected
+    damage right now (one expected-value step per ability, not per ability and enemy slot);
+    ties go to the lower index, no damage = wait."""
     expected = dataclasses.replace(env, expected_value=True)
-    actions = jnp.arange(env.num_actions - 1)
-    ability_of = jnp.asarray(env.spec.action_ability[:-1])
     num_abilities = env.spec.num_abilities
+    abilities = jnp.arange(num_abilities)
 
     def policy(state: State, key: jax.Array) -> jax.Array:
-        def gain(action):
+        _, slot = engine.primary_target(state)
+        actions, legal = (jnp.stack(column) for column in zip(
+            *(engine.action_on(env.spec, ability, slot, state.legal_action_mask) for ability in range(num_abilities))))
+
+        def gain(ability, action):
             after = expected.step(state, action)
-            own = jnp.arange(num_abilities) == ability_of[action]
+            own = abilities == ability
             return jnp.sum(jnp.where(own, after.damage_by_source[:num_abilities]
                                      - state.damage_by_source[:num_abilities], 0.0))
 
-        gains = jnp.where(state.legal_action_mask[:-1], jax.vmap(gain)(actions), -1.0)
-        return jnp.where(jnp.max(gains) > 0, jnp.argmax(gains), env.wait_action).astype(jnp.int32)
+        gains = jnp.where(legal, jax.vmap(gain)(abilities, actions), -1.0)
+        return jnp.where(jnp.max(gains) > 0, actions[jnp.argmax(gains)], env.wait_action).astype(jnp.int32)
 
     return policy
 
