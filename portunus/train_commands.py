@@ -259,7 +259,8 @@ def evaluate_command(
     mcts: Optional[list[str]] = typer.Option(None, help="Also play the simulator-only planner (APL prior, APL "
                                                         "rollout values, --simulations): 'expected' searches "
                                                         "the expected-value simulator, 'futures:N' N sampled "
-                                                        "futures per decision (repeatable)."),
+                                                        "futures per decision; '@S' after either plays it "
+                                                        "with S simulations instead (repeatable)."),
     headroom: bool = typer.Option(False, help="Also play the headroom lookahead: at every decision each legal "
                                               "action followed by the APL to the end, best mean taken (slow)."),
     headroom_samples: int = typer.Option(8, help="Headroom: rollouts per action (1-256).",
@@ -285,7 +286,7 @@ def evaluate_command(
         from train.evaluate import planner_setting
 
         checkpoints, apl = checkpoints or [], apl or []
-        planners = dict(planner_setting(text) for text in mcts or [])
+        planners = dict(planner_setting(text, simulations) for text in mcts or [])
         if not checkpoints and not apl and not headroom and not planners:
             raise InputError("nothing to compare with the default APL: give a model (run or exported model), "
                              "--apl FILE, --mcts or --headroom")

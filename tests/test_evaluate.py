@@ -93,6 +93,16 @@ def test_evaluation_keys_are_not_training_keys():
     assert not np.array_equal(evaluation, np.asarray(jax.random.key_data(episode_keys(1, 0, 64))))
 
 
+def test_a_planner_may_search_with_its_own_simulations():
+    from train.evaluate import planner_setting
+
+    assert planner_setting("expected", 64) == ("mcts expected", planner_setting("expected@64", 8)[1])
+    label, config = planner_setting("expected@256", 64)
+    assert label == "mcts expected@256" and config.num_simulations == 256 and config.expected_value
+    label, config = planner_setting("futures:4", 32)
+    assert label == "mcts futures:4" and config.num_simulations == 32 and config.worlds == 4
+
+
 def test_every_scenario_names_a_fight_and_its_decision():
     from train.envs import parse_fight
     from train.scenarios import SUITE, scenario_fights

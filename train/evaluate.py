@@ -75,17 +75,26 @@ def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None,
     return chosen
 
 
-def planner_setting(text: str) -> tuple[str, SearchConfig]:
+def planner_setting(text: str, simulations: int = 64) -> tuple[str, SearchConfig]:
     """`--mcts` values: "expected" (search the expected-value simulator, the determinization)
-    or "futures:N" (N sampled futures per state, `SearchConfig.worlds`)."""
+    or "futures:N" (N sampled futures per state, `SearchConfig.worlds`), each with an optional
+    "@S": S simulations per decision for this planner (else `simulations`), so a slow, wide
+    search can be played beside the usual one."""
     from portunus.errors import InputError
 
-    name, _, count = text.strip().partition(":")
-    if name == "expected" and not count:
-        return "mcts expected", SearchConfig(expected_value=True)
-    if name == "futures" and count.isdigit() and 1 <= int(count) <= 1024:
-        return f"mcts futures:{int(count)}", SearchConfig(expected_value=False, worlds=int(count))
-    raise InputError(f"--mcts must be 'expected' or 'futures:N' (N 1-1024), got '{text}'")
+    kind, at, count_text = text.strip().partition("@")
+    if at and not (count_text.isdigit() and 1 <= int(count_text) <= 4096):
+        raise InputError(f"--mcts: simulations after '@' must be 1-4096, got '{text}'")
+    count = int(count_text) if at else simulations
+    suffix = f"@{count}" if at else ""
+    name, _, worlds = kind.partition(":")
+    if name == "expected" and not worlds:
+        return f"mcts expected{suffix}", SearchConfig(expected_value=True, num_simulations=count)
+    if name == "futures" and worlds.isdigit() and 1 <= int(worlds) <= 1024:
+        return (f"mcts futures:{int(worlds)}{suffix}",
+                SearchConfig(expected_value=False, worlds=int(worlds), num_simulations=count))
+    raise InputError(f"--mcts must be 'expected' or 'futures:N' (N 1-1024), each optionally '@S' "
+                     f"(S simulations), got '{text}'")
 
 
 def interval(values: np.ndarray) -> dict[str, float]:
@@ -127,7 +136,7 @@ def policy_step(env: Env, policy: Policy, simulations: int) -> Callable:
         return lookahead_policy(env, policy.samples, policy.max_actions, apl_path=policy.apl_path,
                                 horizon=policy.horizon)
     if policy.kind == "mcts":
-        search = make_search(env, dataclasses.replace(policy.search, num_simulations=simulations))
+        search = make_search(env, policy.search)   # its own simulations (`planner_setting`)
         return lambda key, states: search(None, key, states).action
     model = policy.model
     if policy.kind == "net":
