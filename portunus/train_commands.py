@@ -214,7 +214,8 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
         "simulations": simulations, "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
-        "planners": {label: {"policy": config.policy, "expected_value": config.expected_value,
+        "planners": {label: {"policy": config.policy, "simulations": config.num_simulations,
+                             "expected_value": config.expected_value,
                              "worlds": config.worlds, "rollout_steps": config.rollout_steps,
                              "prior": config.prior, "apl_prior_logit": config.apl_prior_logit}
                      for label, config in (planners or {}).items()},
