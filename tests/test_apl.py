@@ -268,6 +268,23 @@ def test_default_apl_beats_naive_policies(fight):
             assert results["apl"][1] < results[naive][1], results
 
 
+def test_greedy_picks_the_ability_whose_own_hit_is_largest():
+    import dataclasses
+
+    from sim import engine
+
+    env = sim.make(fight=sim.patchwerk(duration=120.0))
+    expected = dataclasses.replace(env, expected_value=True)
+    state, step = env.init(jax.random.key(3)), jax.jit(expected.step)
+    own = {}
+    for ability in range(env.spec.num_abilities):
+        action, legal = engine.action_on(env.spec, ability, jnp.int32(0), state.legal_action_mask)
+        if bool(legal):
+            own[int(action)] = float(step(state, action).damage_by_source[ability])
+    pick = int(highest_damage(env)(state, None))
+    assert pick in own and own[pick] == max(own.values()) > 0, (pick, own)
+
+
 def test_expressions_on_a_batch_last_batch_equal_per_state_values(route_env):
     """Every family of names, evaluated on a batch whose axis is last (as the rollouts in
     search and the chunk runner do), equals the value of each state on its own."""

@@ -103,6 +103,17 @@ def test_a_planner_may_search_with_its_own_simulations():
     assert label == "mcts futures:4" and config.num_simulations == 32 and config.worlds == 4
 
 
+def test_a_planner_searches_with_its_own_simulations_not_the_runs(monkeypatch):
+    import sim
+    import train.evaluate as evaluation
+
+    built = []
+    monkeypatch.setattr(evaluation, "make_search", lambda env, config, *rest: built.append(config))
+    label, config = evaluation.planner_setting("expected@16", 64)
+    evaluation.policy_step(sim.make(), evaluation.Policy(label, "mcts", search=config), simulations=64)
+    assert [c.num_simulations for c in built] == [16]
+
+
 def test_every_scenario_names_a_fight_and_its_decision():
     from train.envs import parse_fight
     from train.scenarios import SUITE, scenario_fights

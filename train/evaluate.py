@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -82,15 +83,19 @@ def planner_setting(text: str, simulations: int = 64) -> tuple[str, SearchConfig
     search can be played beside the usual one."""
     from portunus.errors import InputError
 
+    def whole(digits: str, most: int) -> int | None:
+        """1..most from plain ASCII digits (not '²', not a 5,000-digit string), else None."""
+        return int(digits) if re.fullmatch(r"[0-9]{1,5}", digits) and 1 <= int(digits) <= most else None
+
     kind, at, count_text = text.strip().partition("@")
-    if at and not (count_text.isdigit() and 1 <= int(count_text) <= 4096):
+    if at and whole(count_text, 4096) is None:
         raise InputError(f"--mcts: simulations after '@' must be 1-4096, got '{text}'")
     count = int(count_text) if at else simulations
     suffix = f"@{count}" if at else ""
     name, _, worlds = kind.partition(":")
     if name == "expected" and not worlds:
         return f"mcts expected{suffix}", SearchConfig(expected_value=True, num_simulations=count)
-    if name == "futures" and worlds.isdigit() and 1 <= int(worlds) <= 1024:
+    if name == "futures" and whole(worlds, 1024) is not None:
         return (f"mcts futures:{int(worlds)}{suffix}",
                 SearchConfig(expected_value=False, worlds=int(worlds), num_simulations=count))
     raise InputError(f"--mcts must be 'expected' or 'futures:N' (N 1-1024), each optionally '@S' "
