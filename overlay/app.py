@@ -241,5 +241,5 @@ class OverlayApp:
 
 def settings_from(config: OverlayConfig) -> Settings:
     return Settings(mode=config.policy, simulations=config.simulations, depth=config.tree_depth,
-                    belief_samples=config.belief_samples,
+                    belief_samples=config.belief_samples, belief_particles=config.belief_particles,
                     refresh_ms=config.refresh_ms)

@@ -31,6 +31,7 @@ class OverlayConfig:
     simulations: int = 64
     tree_depth: int = 2            # 1..6
     belief_samples: int = 4        # states drawn when the game hides values (secret cooldowns, auras); 1: one guess
+    belief_particles: int = 32     # copies of the fight that replay your casts to fill what is hidden; 0: rules only
     capture: Optional[list[int]] = None  # [left, top, width, height]; unset: scan the screen once
     stale_ms: int = 1000           # a frame counter unchanged this long means the game stopped drawing
     icons_dir: Optional[str] = None  # the player's own icons, named <spell id>.png
@@ -39,7 +40,8 @@ class OverlayConfig:
 
 
 _RANGES = {"width": (200, 4000), "height": (150, 4000), "refresh_ms": (20, 10_000), "fps": (1, 240),
-           "simulations": (1, 4096), "tree_depth": (1, 6), "belief_samples": (1, 64), "stale_ms": (100, 60_000),
+           "simulations": (1, 4096), "tree_depth": (1, 6), "belief_samples": (1, 64),
+           "belief_particles": (0, 256), "stale_ms": (100, 60_000),
            "x": (-10_000, 10_000), "y": (-10_000, 10_000)}
 
 

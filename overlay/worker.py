@@ -20,6 +20,7 @@ class Settings:
     depth: int = 2
     refresh_ms: int = 250
     belief_samples: int = 4          # states drawn when the game hides values (1: one guess)
+    belief_particles: int = 32       # copies replaying the player's casts fill the hidden values (0: rules)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PlannerWorker(threading.Thread):
         self.env, self.recommender, self.source, self.settings = env, recommender, source, settings
         self.latest: Optional[Result] = None
         self.refreshes = 0
+        self._followed = None             # sim.FollowedBelief, made at the first hidden snapshot
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -46,7 +48,7 @@ class PlannerWorker(threading.Thread):
     def refresh(self) -> Result:
         """One refresh: read the source, build the state, advise. Also used by the benchmark."""
         import sim
-        from sim.belief import buff_uptime, has_hidden
+        from sim.belief import has_hidden
 
         start = time.monotonic()
         reading = self.source.read()
@@ -57,8 +59,7 @@ class PlannerWorker(threading.Thread):
                 if hasattr(self.recommender, "advise_snapshot"):          # the planning service
                     advice = self.recommender.advise_snapshot(reading.snapshot, s.depth)
                 elif s.belief_samples > 1 and has_hidden(reading.snapshot):
-                    states = sim.sample_beliefs(self.env, reading.snapshot, s.belief_samples,
-                                                seed=reading.snapshot.frame, buff_prior=buff_uptime(self.env))
+                    states = self._belief(reading.snapshot, s)
                     advice = self.recommender.advise_belief(states, s.mode, s.simulations, s.depth)
                 else:
                     state = sim.from_snapshot(self.env, reading.snapshot)
@@ -73,6 +74,19 @@ class PlannerWorker(threading.Thread):
         self.latest = result
         self.refreshes += 1
         return result
+
+    def _belief(self, snapshot, s: Settings):
+        """Samples of what the snapshot hides: copies of the fight that replay the player's casts
+        (sim.FollowedBelief, kept across refreshes), or rules drawn afresh when particles are 0."""
+        import sim
+        from sim.belief import buff_uptime
+
+        prior = buff_uptime(self.env)
+        if s.belief_particles < 1:
+            return sim.sample_beliefs(self.env, snapshot, s.belief_samples, seed=snapshot.frame, buff_prior=prior)
+        if self._followed is None or self._followed.particles != s.belief_particles:
+            self._followed = sim.FollowedBelief(self.env, s.belief_particles)
+        return self._followed.states(snapshot, s.belief_samples, buff_prior=prior)
 
     def run(self) -> None:
         while not self._halt.is_set():

@@ -400,8 +400,9 @@ def bench_retail_command(
     json_path: Path = json_option(Path("bench-results/retail.json"), "Where to write the JSON."),
 ) -> None:
     """What the retail view costs: one policy fed the full state, the one-guess state from what
-    retail combat shows, or a belief over it, beside the game's own Assisted Combat pick;
-    damage paired by episode."""
+    retail combat shows, or a belief over it (rules drawn afresh, or copies of the fight that
+    replay the player's casts), beside the game's own Assisted Combat pick; damage paired by
+    episode."""
     from train.envs import parse_fight
     from train.views import POLICIES, play_views
 
@@ -656,12 +657,16 @@ def bench_overlay_command(
     refreshes: int = typer.Option(40, help="Timed refreshes per count (after 3 warm-up).",
                                   callback=inputs.number_option(5, 100_000, integer=True)),
     policy: str = typer.Option("mcts", help="apl or mcts."),
+    view: str = typer.Option("full", help="full: every value readable; retail: what retail combat shows "
+                             "(the overlay plans over a belief, its cost is the 'state' column)."),
     json_path: Path = json_option(Path("bench-overlay.json"), "Where to write the JSON."),
 ) -> None:
-    """Grab + decode + search + UI update per refresh of the real overlay (median, p95)."""
+    """Grab + decode + state + search + UI update per refresh of the real overlay (median, p95)."""
     try:
         if policy not in ("apl", "mcts"):
             raise InputError(f"--policy must be apl or mcts, got '{policy}'")
+        if view not in ("full", "retail"):
+            raise InputError(f"--view must be full or retail, got '{view}'")
     except InputError as error:
         fail(error)
     from overlay.bench import bench_overlay
@@ -669,10 +674,10 @@ def bench_overlay_command(
 
     try:
         with virtual_display():
-            result = bench_overlay(list(simulations), refreshes, mode=policy)
+            result = bench_overlay(list(simulations), refreshes, mode=policy, view=view)
     except RuntimeError as error:   # no Xvfb
         fail(error)
-    table = Table(title="overlay refresh, one state (ms, median / p95)")
+    table = Table(title=f"overlay refresh, {view} view (ms, median / p95)")
     for column in ("sims", "grab+decode", "state", "search", "UI", "total"):
         table.add_column(column, justify="right")
     for row in result["results"]:

@@ -952,15 +952,21 @@ def action_duration(state: State, spec: Spec, action: jax.Array) -> tuple[jax.Ar
     return jnp.where(is_wait, 0.0, cast), jnp.where(is_wait, wait, busy)
 
 
-def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expected_value: bool) -> State:
+def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expected_value: bool,
+         wait_for: jax.Array | None = None) -> State:
     """One decision: refuse an illegal action (a wait is done instead and flagged),
-    use the ability, advance to the next decision point, move on to the next pull."""
+    use the ability, advance to the next decision point, move on to the next pull.
+    `wait_for`: a wait lasts exactly this long instead of until the next charge (a belief
+    replaying the player's own timeline waits until the next thing it saw, sim/particles.py)."""
     action = jnp.asarray(action, jnp.int32)
     legal = jnp.any(state.legal_action_mask & (iota(spec.num_actions, batch_rank(state)) == action), axis=0)
     action = materialize(jnp.where(legal, action, spec.wait_action), state)
     before = state
     state = bloodlust(state, spec, fight)
-    cast, busy = materialize(action_duration(state, spec, action), state)
+    cast, busy = action_duration(state, spec, action)
+    if wait_for is not None:
+        busy = jnp.where(action == spec.wait_action, jnp.maximum(wait_for, 0.0), busy)
+    cast, busy = materialize((cast, busy), state)
     f = fight_tables(state, fight)
     time_left = jnp.maximum(f.time_limit - state.time, 0.0)
     cast = jnp.minimum(cast, time_left)

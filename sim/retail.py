@@ -60,3 +60,27 @@ def retail_snapshot(env: Env, state: State, frame: int = 0, since_cast: np.ndarr
                                         debuffs=tuple(AuraState(None, None) for _ in enemy.debuffs))
                     for enemy in full.enemies)
     return dataclasses.replace(full, cooldowns=tuple(cooldowns), buffs=buffs, enemies=enemies)
+
+
+def retail_snapshots(count: int, seed: int = 0) -> list[GameSnapshot]:
+    """Snapshots of successive decisions of the default APL on Patchwerk as retail combat shows
+    them, with the player's own cast times, on the wire's grid (as a decoder would return
+    them): what a live overlay reads in combat, for benchmarks."""
+    from portunus.protocol import decode_frame, encode_frame
+    from sim.apl import load_apl
+    from sim.env import make
+    from sim._xla import jit
+
+    env = make()
+    apl = jit(load_apl(env, warn=None))
+    step = jit(env.step)
+    owner = np.asarray(env.spec.action_ability)
+    state, pressed, snapshots = env.init(jax.random.key(seed)), np.full(env.spec.num_abilities, np.nan), []
+    for frame in range(count):
+        now = float(state.time)
+        snapshots.append(decode_frame(encode_frame(retail_snapshot(env, state, frame, now - pressed))))
+        action = int(apl(state))
+        if owner[action] < env.spec.num_abilities:
+            pressed[owner[action]] = now
+        state = step(state, action)
+    return snapshots

@@ -213,9 +213,9 @@ def test_views_are_played_on_the_same_episodes():
 
     result = play_views(default_env("patchwerk:15"), "apl", episodes=2)
     views = result["views"]
-    assert tuple(views) == ("full", "retail", "retail_belief", "assistant")
+    assert tuple(views) == ("full", "retail", "retail_belief", "retail_particles", "assistant")
     assert views["full"]["damage"]["n"] == 2 and views["full"]["refused_presses"] == 0
-    for view in ("retail", "retail_belief", "assistant"):
+    for view in ("retail", "retail_belief", "retail_particles", "assistant"):
         assert views[view]["versus_full"]["percent"]["n"] == 2
         assert views[view]["refused_presses"] == 0        # usable flags keep every press legal
     # The game's pick is another policy: it plays these episodes differently from the APL.

@@ -124,6 +124,6 @@ def test_bench_retail_writes_each_view_beside_the_games_pick(tmp_path):
     result = runner.invoke(app, ["bench", "retail", "--fight", "patchwerk:10", "--episodes", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     views = json.loads(out.read_text())["views"]
-    assert list(views) == ["full", "retail", "retail_belief", "assistant"]
+    assert list(views) == ["full", "retail", "retail_belief", "retail_particles", "assistant"]
     assert views["assistant"]["versus_full"]["percent"]["n"] == 2
     assert views["retail_belief"]["versus_assistant"]["percent"]["n"] == 2 and "assistant" in result.output

@@ -88,6 +88,11 @@ def test_config_errors_name_the_key_and_saving_keeps_comments(tmp_path):
     path.write_text('# my settings\npolicy = "mcts"\nrefresh = 100\n')
     with pytest.raises(InputError, match=r":3: unknown key 'refresh' \(did you mean 'refresh_ms'\?\)"):
         load_config(path)
+    path.write_text('belief_particles = -4\n')
+    with pytest.raises(InputError, match=r":1: belief_particles must be a whole number from 0 to 256, got -4"):
+        load_config(path)
+    path.write_text('belief_particles = 0\n')
+    assert load_config(path).belief_particles == 0
     path.write_text('# my settings\npolicy = "alpha"\n')
     with pytest.raises(InputError, match="policy must be one of apl, net, mcts"):
         load_config(path)
@@ -104,18 +109,23 @@ def test_config_errors_name_the_key_and_saving_keeps_comments(tmp_path):
 
 
 def test_bench_overlay_command_writes_json(display, tmp_path):
-    """The real command in its own process (one DearPyGui viewport per process)."""
+    """The real command in its own process (one DearPyGui viewport per process), on what retail
+    combat shows: every refresh decodes the screen and builds the belief the overlay plans over."""
     import json
     import subprocess
     import sys
 
     out = tmp_path / "overlay.json"
     result = subprocess.run([sys.executable, "-m", "portunus.cli", "bench", "overlay", "--policy", "apl",
-                             "--simulations", "1", "--refreshes", "5", "--json", str(out)],
+                             "--simulations", "1", "--refreshes", "5", "--view", "retail", "--json", str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     row = json.loads(out.read_text())["results"][0]
-    assert row["refreshes"] == 5 and 0 < row["grab_decode"]["median_ms"] <= row["total"]["p95_ms"]
+    assert row["refreshes"] == 5 and row["view"] == "retail"
+    assert 0 < row["grab_decode"]["median_ms"] <= row["total"]["p95_ms"] and row["state"]["median_ms"] > 0
     bad = subprocess.run([sys.executable, "-m", "portunus.cli", "bench", "overlay", "--simulations", "64,x"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--simulations must be a whole number from 1 to 4,096, got 'x'" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "portunus.cli", "bench", "overlay", "--view", "secret"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--view must be full or retail, got 'secret'" in bad.stderr
