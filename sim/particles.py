@@ -132,13 +132,16 @@ class ParticleBelief:
         self._wait_until(now)
         return now
 
-    def _disagreements(self, snapshot: GameSnapshot) -> np.ndarray:
-        """[K] how many readable facts of `snapshot` each copy contradicts."""
-        s = jax.device_get(self.states)
-        count = np.zeros(self.particles, np.int64)
-        charges = np.asarray(s.charges)
-        legal = np.asarray(s.legal_action_mask)
-        active = np.asarray(s.buff_remaining) > 0                                  # [K, B]
+    def _on_host(self) -> State:
+        """The copies as numpy arrays, without their keys (a resample gives new ones): pooling
+        and resampling on the host compiles nothing, whatever the number of retry rounds."""
+        return jax.device_get(self.states.replace(key=None))
+
+    def _disagreements(self, snapshot: GameSnapshot, s: State) -> np.ndarray:
+        """[K] how many readable facts of `snapshot` each copy of `s` (on the host) contradicts."""
+        count = np.zeros(s.charges.shape[0], np.int64)
+        charges, legal = s.charges, s.legal_action_mask
+        active = s.buff_remaining > 0                                              # [K, B]
         lit = (active[:, :, None] & self._makes_free[None]).any(axis=1)            # [K, A]
         for ability, cooldown in enumerate(snapshot.cooldowns[: self.env.spec.num_abilities]):
             if cooldown.charges is not None:
@@ -149,34 +152,31 @@ class ParticleBelief:
                 count += legal[:, self._owner == ability].any(axis=1) != bool(cooldown.usable)
             if cooldown.overlayed is not None and self._glows[ability]:
                 count += lit[:, ability] != bool(cooldown.overlayed)
-        resources = np.asarray(s.resources)
+        resources = s.resources
         for index, resource in enumerate(snapshot.resources[: resources.shape[1]]):
             if resource.current is not None:
                 count += np.abs(resources[:, index] - float(resource.current)) > 0.5
         return count
 
-    def _resample(self, disagreements: np.ndarray) -> None:
-        """Keep `particles` copies among those with the fewest disagreements (pooled over
-        retries: more than `particles` may be offered), each distinct one first."""
+    def _resample(self, pooled: State, disagreements: np.ndarray) -> State:
+        """`particles` copies among those with the fewest disagreements (pooled over retries:
+        more than `particles` may be offered), each distinct one first; on the host."""
         count = self.particles
         best = np.flatnonzero(disagreements == disagreements.min())
         chosen = self.rng.choice(best, size=count, replace=True)
         chosen[: min(best.size, count)] = self.rng.permutation(best)[:count]
-        states = jax.tree.map(lambda x: x[chosen], self.states)
-        # Duplicates share a past, not a future: each copy gets its own luck from here.
-        self.states = states.replace(key=jax.random.split(self._fresh_key(), count))
         self.disagreements = disagreements[chosen]
+        return jax.tree.map(lambda x: x[chosen], pooled)
 
-    def _write_known(self, snapshot: GameSnapshot) -> None:
-        """Known resources and charge counts over every copy: a copy that missed a reset the
-        game shows (no copy rolled it) gets the charge back, one that rolled a reset the game
-        did not show loses it, with its recharge drawn as `sample_beliefs` draws a hidden one."""
-        s = self.states
-        resources = np.asarray(s.resources).copy()
-        for index, resource in enumerate(snapshot.resources[: resources.shape[1]]):
+    def _write_known(self, snapshot: GameSnapshot, s: State) -> State:
+        """Known resources and charge counts over every copy (host arrays, written in place): a
+        copy that missed a reset the game shows (no copy rolled it) gets the charge back, one
+        that rolled a reset the game did not show loses it, with its recharge drawn as
+        `sample_beliefs` draws a hidden one."""
+        for index, resource in enumerate(snapshot.resources[: s.resources.shape[1]]):
             if resource.current is not None:
-                resources[:, index] = float(resource.current)
-        charges, recharge = np.asarray(s.charges).copy(), np.asarray(s.recharge).copy()
+                s.resources[:, index] = float(resource.current)
+        charges, recharge = s.charges, s.recharge
         max_charges, cooldown = self._max_charges, self._cooldown
         for ability, state in enumerate(snapshot.cooldowns[: self.env.spec.num_abilities]):
             maximum = int(max_charges[ability])
@@ -192,12 +192,7 @@ class ParticleBelief:
             else:
                 draw = wrong & (recharge[:, ability] <= 0)
                 recharge[draw, ability] = self.rng.uniform(0.0, cooldown[ability], int(draw.sum()))
-        written = s.replace(resources=jnp.asarray(resources, s.resources.dtype),
-                            charges=jnp.asarray(charges, s.charges.dtype),
-                            recharge=jnp.asarray(recharge, s.recharge.dtype))
-        # The legal mask follows the written charges: a stale one would turn the player's next
-        # cast of an ability the copy had just missed into a wait, and the copies would lose it.
-        self.states = _compiled(self.env)["legal"](written, jnp.zeros(self.env.spec.num_abilities + 1, bool))
+        return s
 
     def update(self, snapshot: GameSnapshot) -> None:
         """Follow the fight to `snapshot` (the next decision point's view). When too few
@@ -211,13 +206,17 @@ class ParticleBelief:
                 self.states = before.replace(key=jax.random.split(self._fresh_key(), self.particles))
                 self.replayed = replayed.copy()
             self._replay(snapshot)
-            pooled.append(self.states)
-            scores.append(self._disagreements(snapshot))
+            pooled.append(self._on_host())
+            scores.append(self._disagreements(snapshot, pooled[-1]))
             if np.sum(np.concatenate(scores) == 0) >= self.particles:
                 break
-        self.states = jax.tree.map(lambda *x: jnp.concatenate(x), *pooled)
-        self._resample(np.concatenate(scores))
-        self._write_known(snapshot)
+        pool = jax.tree.map(lambda *x: np.concatenate(x), *pooled)
+        kept = self._write_known(snapshot, self._resample(pool, np.concatenate(scores)))
+        # Duplicates share a past, not a future: each copy gets its own luck from here. The
+        # legal masks follow the written charges: a stale one would turn the player's next cast
+        # of an ability a copy had just missed into a wait, and the copies would lose it.
+        states = jax.tree.map(jnp.asarray, kept).replace(key=jax.random.split(self._fresh_key(), self.particles))
+        self.states = _compiled(self.env)["legal"](states, jnp.zeros(self.env.spec.num_abilities + 1, bool))
 
     def sample(self, snapshot: GameSnapshot, samples: int) -> State:
         """`samples` copies (leading axis) at the snapshot's decision point, for search:
