@@ -13,4 +13,5 @@ read_globals = {
     "UIParent", "UnitAffectingCombat", "UnitAura", "UnitCanAttack", "UnitCastingInfo", "UnitChannelInfo",
     "UnitExists", "UnitHealth", "UnitHealthMax", "UnitIsDeadOrGhost", "UnitIsUnit", "UnitPower", "UnitPowerMax",
     "bit", "canaccessvalue", "issecretvalue",
+    "WOW_PROJECT_ID", "WOW_PROJECT_MAINLINE", "WOW_PROJECT_MISTS_CLASSIC",
 }

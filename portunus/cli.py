@@ -138,8 +138,10 @@ def sim_command(
     policy: str = typer.Option("apl", help="Built-in policy when no --apl is given: apl (the spec's default "
                                            "APL), simple, greedy (highest damage now) or random."),
     expected_value: bool = typer.Option(False, "--expected-value", help="No randomness: expected crits and procs."),
-    spec: str = typer.Option("retribution_paladin", help="Spec name or spec .toml file.",
-                             callback=inputs.text_file_option(may_be_name=True)),
+    spec: Optional[str] = typer.Option(None, help="Spec name or spec .toml file; default: the profile's "
+                                                  "(retribution_paladin, or retribution_paladin_mop for a "
+                                                  "game=mop_classic character).",
+                                       callback=inputs.text_file_option(may_be_name=True)),
     json_path: Optional[Path] = json_option(None, "Write the summary as JSON here."),
     report: Optional[Path] = typer.Option(None, help="Write plots (PNG) and the JSON summary into this folder.",
                                           callback=inputs.output_dir_option()),
@@ -158,7 +160,8 @@ def sim_command(
         if policy not in POLICIES:
             raise InputError(f"--policy must be one of {', '.join(POLICIES)}, got '{policy}'")
         character = load_profile(profile)
-        env = sim.make(spec, character, build_fight(fight, duration, targets, health, route, key_level),
+        env = sim.make(spec or character.spec_key, character,
+                       build_fight(fight, duration, targets, health, route, key_level),
                        expected_value=expected_value)
         chosen = load_apl(env, apl) if apl is not None else POLICIES[policy](env)
         policy = f"apl:{apl}" if apl is not None else policy
@@ -236,7 +239,8 @@ def search_command(
                                      expected_value=not sampled, worlds=worlds if sampled else 1,
                                      **settings).validate()
         chosen_fight = build_fight(fight, duration, targets, None, route, key_level)
-        env = sim.make("retribution_paladin", load_profile(profile),
+        character = load_profile(profile)
+        env = sim.make(character.spec_key, character,
                        chosen_fight.with_slots(model.slots) if model else chosen_fight)
         if model:
             model.check_env(env)

@@ -34,7 +34,12 @@ GEAR_STATS = {
     "gear_haste_rating": "haste_rating",
     "gear_mastery_rating": "mastery_rating",
     "gear_versatility_rating": "versatility_rating",
+    "gear_hit_rating": "hit_rating",             # Mists of Pandaria Classic
+    "gear_expertise_rating": "expertise_rating",  # Mists of Pandaria Classic
 }
+# The game a profile is for (Portunus's `game=` line; SimC profiles are retail): the spec
+# data file is `<spec>_<class>` plus this suffix.
+GAMES = {"retail": "", "mop_classic": "_mop"}
 # The one place numbers in a profile are checked: finite and in these ranges (generous bounds:
 # beyond them no character exists, and the simulator's float32 arithmetic would overflow).
 STAT_RANGE = (0.0, 1_000_000.0)           # gear_* totals and ratings
@@ -83,6 +88,8 @@ class CharacterProfile:
     consumables: dict[str, str] = dataclasses.field(default_factory=dict)   # potion, flask, ... -> item name
     external_buffs: tuple[str, ...] = ()     # e.g. power_infusion (Portunus's `external_buffs=` line)
     key_lines: dict[str, int] = dataclasses.field(default_factory=dict)
+    game: str = "retail"                     # a key of GAMES
+    glyphs: tuple[str, ...] = ()             # Mists of Pandaria: glyph names (SimC tokens)
 
     @property
     def potion(self) -> str:
@@ -94,8 +101,9 @@ class CharacterProfile:
 
     @property
     def spec_key(self) -> str:
-        """The spec's data-file name, e.g. 'retribution_paladin'."""
-        return f"{self.spec}_{self.class_name}"
+        """The spec's data-file name, e.g. 'retribution_paladin' ('retribution_paladin_mop' for
+        a `game=mop_classic` character)."""
+        return f"{self.spec}_{self.class_name}{GAMES[self.game]}"
 
 
 def _parse_weapon(text: str, path: str, line: int) -> tuple[float, float]:
@@ -133,6 +141,8 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
     external: list[str] = []
     key_lines: dict[str, int] = {}
     action_lines = 0
+    game = "retail"
+    glyphs: list[str] = []
 
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -182,6 +192,13 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
                 set_bonuses.append(name.strip().lower())
         elif key in CONSUMABLES:
             consumables[key] = value.split(":")[-1].strip().lower()   # temporary_enchant=main_hand:NAME
+        elif key == "game":
+            game = value.lower()
+            if game not in GAMES:
+                raise InputError(f"game must be one of {', '.join(GAMES)}, got '{value}'", source, number)
+        elif key == "glyphs":
+            glyphs.extend(n.strip().lower().removeprefix("glyph_of_") for n in value.replace("/", ",").split(",")
+                          if n.strip())
         elif key == "external_buffs":
             external.extend(n.strip().lower() for n in value.split(",") if n.strip())
         elif key.startswith("actions"):
@@ -206,7 +223,9 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
     if weapon_dps is None and any(item.slot == "main_hand" for item in items):
         notes.append("main_hand has no weapon= option: using the spec's default weapon (estimate)")
     for key, stat in GEAR_STATS.items():
-        if stat in ("agility", "intellect", "stamina"):
+        mop = game == "mop_classic"
+        if (stat in ("agility", "intellect", "stamina") or (stat in ("hit_rating", "expertise_rating") and not mop)
+                or (stat == "versatility_rating" and mop)):
             continue
         if stat not in gear:
             notes.append(f"no {key} line: using 0")
@@ -214,7 +233,7 @@ def parse_profile(text: str, source: str = "<text>") -> CharacterProfile:
         name=name, class_name=class_name, spec=spec, level=level, talents=talents,
         gear=gear, items=tuple(items), weapon_dps=weapon_dps, weapon_speed=weapon_speed,
         notes=tuple(notes), source=source, set_bonuses=tuple(set_bonuses), consumables=consumables,
-        external_buffs=tuple(external), key_lines=key_lines)
+        external_buffs=tuple(external), key_lines=key_lines, game=game, glyphs=tuple(glyphs))
 
 
 PROFILE_DIR = Path(__file__).parent / "profiles"

@@ -169,6 +169,20 @@ def attack_power(state: State, spec: Spec) -> tuple[jax.Array, jax.Array]:
     return ap, jnp.where(primary > 0, ap * t.spell_power_per_attack_power, state.stats.spell_power)
 
 
+def weapon_hit(state: State, spec: Spec, ap: jax.Array, speed: jax.Array | None = None) -> jax.Array:
+    """One weapon hit: (AP / k + the weapon's dps where attack power does not hold it) x
+    speed; abilities use the normalized speed (3.3 s for a two-hander), swings the weapon's."""
+    t = spec_tables(state, spec)
+    speed = t.normalized_weapon_speed if speed is None else speed
+    return (ap / t.attack_power_per_weapon_dps + state.stats.weapon_dps * t.weapon_dps_outside_attack_power) * speed
+
+
+def has_flat_damage(spec: Spec, *fields: str) -> bool:
+    """Static: does any row of these tables deal weapon or flat damage (older kits only)?
+    Midnight's kit has none, and its step stays the graph it was."""
+    return any(np.any(np.asarray(getattr(spec.tables, f))) for f in fields)
+
+
 def mastery_and_versatility(state: State, spec: Spec) -> tuple[jax.Array, jax.Array]:
     t = spec_tables(state, spec)
     stacks = active_stacks(state)
@@ -421,7 +435,7 @@ def apply_debuffs(state: State, spec: Spec, targets: jax.Array, debuffs: jax.Arr
                                                0.0), 0.0)
     new_ticks = jnp.maximum(jnp.floor((t.debuff_duration[None, :] - kept_tick) / period) + 1.0, 1.0)
     power = jnp.where(t.debuff_uses_spell_power, sp, ap)
-    base_tick = (t.debuff_tick_coefficient * power)[None, :] * effectiveness
+    base_tick = (t.debuff_tick_coefficient * power + t.debuff_tick_base)[None, :] * effectiveness
     rolled_tick = (state.debuff_value * ticks_left + base_tick * new_ticks) / new_ticks
     fresh_value = jnp.where(t.debuff_periodic[None, :],
                             jnp.where(t.debuff_rolling[None, :] & was_on, rolled_tick, base_tick),
@@ -589,11 +603,14 @@ def deal_spells(state: State, spec: Spec, spells: jax.Array, target: jax.Array, 
             keyed_uniform(state, STREAM_SPELL, iota(chance.shape[0], rank), state.spell_count))
     crits = crit_factor(roll, chance, crit_damage, expected_value)
     taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, base:].astype(jnp.float32), columns=True)
-    per_hit = spells * t.spell_coefficient * power * multiplier * scale  # [T]
+    raw = t.spell_coefficient * power
+    if has_flat_damage(spec, "spell_weapon_coefficient", "spell_base_damage"):
+        raw = raw + t.spell_weapon_coefficient * weapon_hit(state, spec, ap) + t.spell_base_damage
+    per_hit = spells * raw * multiplier * scale  # [T]
     damage = per_hit[:, None] * weights * on_target * jnp.swapaxes(taken, 0, 1) * crits[:, None]  # [T, E]
     critical = spells * crit_event(roll, chance, expected_value)
     # A crit's splash: this share of the critical hit on every other enemy (Wrathful Descent).
-    splash = critical * t.spell_crit_splash * t.spell_coefficient * power * multiplier * crit_damage
+    splash = critical * t.spell_crit_splash * raw * multiplier * crit_damage
     damage = damage + splash[:, None] * others[None, :]
     # Debuffs the spells consume (one stack per hit) and apply.
     consumes = t.debuff_consumed_by[:, base:]  # [D, T]
@@ -692,7 +709,10 @@ def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
     roll = (jnp.zeros(eligible.shape) if expected_value else
             keyed_uniform(state, STREAM_CAST, ability_index, casts_before, iota(eligible.shape[0], rank)))
     crits = crit_factor(roll, chance, crit_damage, expected_value)
-    direct = (hit * ability["coefficient"] * power * multiplier * aoe_scale * per_target
+    raw = ability["coefficient"] * power
+    if "weapon_coefficient" in spec.ability_layout:  # static: older kits' weapon and flat damage
+        raw = raw + ability["weapon_coefficient"] * weapon_hit(state, spec, ap) + ability["base_damage"]
+    direct = (hit * raw * multiplier * aoe_scale * per_target
               * debuff_taken_multiplier(state, spec, ability["debuff_affects"]) * crits)
     source_hot = iota(t.source_multiplier.shape[0], rank) == ability_index
     primary_crit = jnp.sum(primary * crit_event(roll, chance, expected_value), axis=0)
@@ -802,7 +822,10 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     else:
         tick_roll = keyed_uniform(state, STREAM_TICK, debuff_index, state.tick_count[None, :], slots)
         blast_roll = keyed_uniform(state, STREAM_BLAST, debuff_index, state.tick_count[None, :], slots)
-    periodic = (ticks * state.debuff_value * debuff_multiplier[None, :] * taken
+    tick_hits = ticks
+    if has_flat_damage(spec, "debuff_damage_per_stack"):  # static: a tick per stack (Censure)
+        tick_hits = ticks * jnp.where(t.debuff_damage_per_stack[None, :], state.debuff_stacks, 1)
+    periodic = (tick_hits * state.debuff_value * debuff_multiplier[None, :] * taken
                 * crit_factor(tick_roll, chance, t.crit_damage_multiplier, expected_value))
 
     # Debuffs that expire now: a blast on every eligible enemy, plus the stored damage on its target.
@@ -815,8 +838,8 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     stored = jnp.where(expiring & (t.debuff_accumulate_fraction > 0)[None, :], state.debuff_value, 0.0)
     debuff_damage = periodic + blast + stored  # [E, D]
 
-    # Auto attacks on the current target: a share of attack power (the weapon is in it: dps x 6,
-    # so AP / 6 per second of swing time is weapon damage plus Strength's part), or a coefficient.
+    # Auto attacks on the current target: a weapon hit (`weapon_hit`: in Midnight the weapon is in
+    # attack power, dps x 6, so AP / 6 per second of swing time), or a spell.
     has_target = jnp.any(eligible, axis=0)
     # Strikes that repeat a swing at once (Skyfury) are folded into a faster swing: the same
     # average rate of strikes, and of what they set off.
@@ -829,7 +852,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     auto_roll = 0.0 if expected_value else keyed_uniform(state, STREAM_SWING, state.swing_count)
     auto_crit = crit_event(auto_roll, auto_chance, expected_value)
     weapon_swings = 1.0 - jnp.sum(t.auto_attack_spell, axis=0)  # 0 when swings are a spell
-    per_swing = ap / 6.0 * state.stats.weapon_speed * multiplier[A] * weapon_swings
+    per_swing = weapon_hit(state, spec, ap, state.stats.weapon_speed) * multiplier[A] * weapon_swings
     auto_taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, A].astype(jnp.float32))
     autos = (primary * swings * per_swing * auto_taken
              * crit_factor(auto_roll, auto_chance, t.crit_damage_multiplier + t.source_crit_damage_bonus[A],

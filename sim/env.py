@@ -150,10 +150,11 @@ class Env:
         return jnp.concatenate([jnp.ravel(p).astype(jnp.float32) for p in parts])
 
 
-def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | None = None,
+def make(spec: Spec | str | None = None, profile: CharacterProfile | None = None,
          fight: Fight | None = None, expected_value: bool = False, raid_buffs: bool = True,
          nominal_dps: float | None = None) -> Env:
-    """Build an env. Defaults: the shipped Ret Paladin, the default character, 300 s Patchwerk.
+    """Build an env. Defaults: the character's spec file (`profile.spec_key`), the default
+    character (the shipped Ret Paladin), 300 s Patchwerk.
 
     A spec given by name is compiled for the character's talents, set bonuses and items; a
     compiled `Spec` is used as it is. `raid_buffs` adds SimC's default raid buffs to the
@@ -165,6 +166,7 @@ def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | N
     depth: measured in tests/test_search.py).
     """
     profile = load_profile() if profile is None else profile
+    spec = profile.spec_key if spec is None else spec   # the character's own game and spec
     notes: list[str] = []
     if isinstance(spec, str):
         base = load_spec(spec)
@@ -174,6 +176,6 @@ def make(spec: Spec | str = "retribution_paladin", profile: CharacterProfile | N
     nominal = float(spec.settings.get("nominal_dps", 1.0) if nominal_dps is None else nominal_dps)
     if not (nominal > 0 and nominal < 1e9):
         raise InputError(f"nominal_dps must be a positive number, got {nominal_dps!r}")
-    return Env(spec=spec, fight=fight, fight_tables=fight.tables(nominal), nominal_dps=nominal,
+    return Env(spec=spec, fight=fight, fight_tables=fight.tables(nominal, spec.settings.get("enemy")), nominal_dps=nominal,
                stats=profile_stats(spec, profile, raid_buffs), expected_value=expected_value, notes=tuple(notes),
                profile=profile)

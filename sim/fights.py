@@ -11,6 +11,7 @@ import dataclasses
 import math
 import tomllib
 from pathlib import Path
+from typing import Mapping
 
 import jax.numpy as jnp
 import numpy as np
@@ -24,6 +25,9 @@ MAX_ENEMIES_PER_PULL = 20
 # SimC's default raid debuffs on the enemy ("optimal_raid=1"): Mystic Touch 113746#1 +5 %
 # physical damage taken, Chaos Brand 1490#1 +3 % magic damage taken.
 MYSTIC_TOUCH, CHAOS_BRAND = 1.05, 1.03
+# A retail max-level enemy and SimC's default raid debuffs; a spec file's `[enemy]` table
+# replaces them for its game (Mists of Pandaria: a level 93 boss's armor, its raid debuffs).
+RETAIL_ENEMY = {"armor_reduction": 0.30, "physical_taken": MYSTIC_TOUCH, "magic_taken": CHAOS_BRAND}
 # Health of the target of a fixed-time fight: out of reach, and bookkeeping only, since
 # its health percent follows time (float32 cannot resolve single hits against it).
 FIXED_TIME_HEALTH = 1.0e12
@@ -53,7 +57,7 @@ class Fight:
     group_dps: np.ndarray           # [NP] per enemy
     time_limit: float
     fixed_time: bool = False
-    armor_reduction: float = 0.30   # physical damage reduction of a max-level enemy: estimate
+    armor_reduction: float | None = None   # physical damage reduction; None: the spec's game default
     objective: int = OBJECTIVE_DAMAGE
     pull_names: tuple[str, ...] = ()
     pull_is_boss: tuple[bool, ...] = ()
@@ -83,10 +87,13 @@ class Fight:
         padding = np.zeros((self.num_pulls, slots - self.num_slots), np.float32)
         return dataclasses.replace(self, pull_health=np.concatenate([self.pull_health, padding], axis=1))
 
-    def tables(self, nominal_dps: float) -> FightTables:
+    def tables(self, nominal_dps: float, enemy: Mapping[str, float] | None = None) -> FightTables:
         """Arrays for the engine. Fixed-time fights reward damage, scaled by `nominal_dps` x
         duration so returns stay near 1; fights that end when enemies die reward speed
-        (-elapsed / time limit), since their total damage is fixed."""
+        (-elapsed / time limit), since their total damage is fixed. `enemy` is the spec's game:
+        its enemies' armor and its raid's damage-taken debuffs (a spec file's `[enemy]`)."""
+        enemy = {**RETAIL_ENEMY, **(enemy or {})}
+        armor = enemy["armor_reduction"] if self.armor_reduction is None else self.armor_reduction
         if self.objective == OBJECTIVE_CLEAR_TIME:
             scale = 1.0 / self.time_limit
         else:
@@ -98,9 +105,9 @@ class Fight:
             group_dps=jnp.asarray(self.group_dps, jnp.float32),
             time_limit=jnp.float32(self.time_limit),
             fixed_time=jnp.bool_(self.fixed_time),
-            armor_reduction=jnp.float32(self.armor_reduction),
-            physical_taken=jnp.float32(MYSTIC_TOUCH if self.raid_debuffs else 1.0),
-            magic_taken=jnp.float32(CHAOS_BRAND if self.raid_debuffs else 1.0),
+            armor_reduction=jnp.float32(armor),
+            physical_taken=jnp.float32(enemy["physical_taken"] if self.raid_debuffs else 1.0),
+            magic_taken=jnp.float32(enemy["magic_taken"] if self.raid_debuffs else 1.0),
             bloodlust_time=jnp.float32(-1.0 if self.bloodlust_at is None else self.bloodlust_at),
             pull_bloodlust=jnp.asarray(np.array(self.pull_bloodlust or (False,) * self.num_pulls, bool)),
             objective=jnp.int32(self.objective),
@@ -176,8 +183,8 @@ def parse_route(text: str, path: str = "<route>", key_level: int | None = None) 
     if not isinstance(pulls, list) or not pulls:
         raise InputError("a route needs at least one [[pull]]", path)
     timer = _positive(data["timer"], "timer", text, path, None, high=MAX_ROUTE_SECONDS)
-    armor = _positive(data.get("armor_reduction", 0.30), "armor_reduction", text, path, None, allow_zero=True,
-                      high=0.95)
+    armor = (None if "armor_reduction" not in data else
+             _positive(data["armor_reduction"], "armor_reduction", text, path, None, allow_zero=True, high=0.95))
     level = data.get("key_level", 0) if key_level is None else key_level
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 40:
         raise InputError(f"key_level must be a whole number 0..40, got {level!r}", path, line_of(text, "key_level"))

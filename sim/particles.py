@@ -278,7 +278,7 @@ class FollowedBelief:
 
         fight = patchwerk(LIVE_FIGHT_SECONDS, bloodlust_at=None)   # whether the group lusted is not readable
         self.env = env
-        self.copies_env = dataclasses.replace(env, fight=fight, fight_tables=fight.tables(env.nominal_dps),
+        self.copies_env = dataclasses.replace(env, fight=fight, fight_tables=fight.tables(env.nominal_dps, env.spec.settings.get("enemy")),
                                               expected_value=False)
         self._count, self._seed, self._combats = particles, seed, 0
         self.belief: ParticleBelief | None = None

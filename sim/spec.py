@@ -44,15 +44,16 @@ STATS = ("primary", "crit", "haste", "mastery", "versatility")
 CONDITION_KEYS = {"talent", "not_talent"}
 ABILITY_KEYS = CONDITION_KEYS | {
     "name", "label", "spell_id", "gcd", "gcd_hasted", "cast_time", "cooldown", "cooldown_hasted",
-    "charges", "cost", "gain", "gain_per_target", "coefficient", "scales_with", "school",
+    "charges", "cost", "gain", "gain_per_target", "coefficient", "weapon_coefficient", "base_damage",
+    "scales_with", "school",
     "damage_multiplier", "mastery", "mastery_scale", "targets", "max_targets", "aoe_soft_cap",
     "usable_below_health", "usable_with_buffs", "unusable_with_buffs", "applies_buffs", "applies_debuffs",
     "debuff_effectiveness", "tags", "major_cooldown", "crit_bonus", "crit_damage_bonus", "secondary_multiplier",
     "item",
 }
 SPELL_KEYS = CONDITION_KEYS | {
-    "name", "label", "spell_id", "coefficient", "scales_with", "school", "damage_multiplier", "mastery",
-    "mastery_scale", "targets", "max_targets", "aoe_soft_cap", "target_multiplier", "crit_bonus",
+    "name", "label", "spell_id", "coefficient", "weapon_coefficient", "base_damage", "scales_with", "school",
+    "damage_multiplier", "mastery", "mastery_scale", "targets", "max_targets", "aoe_soft_cap", "target_multiplier", "crit_bonus",
     "crit_damage_bonus", "crit_splash", "applies_debuffs", "tags",
 }
 BUFF_KEYS = CONDITION_KEYS | {
@@ -62,7 +63,8 @@ BUFF_KEYS = CONDITION_KEYS | {
 }
 DEBUFF_KEYS = CONDITION_KEYS | {
     "name", "spell_id", "duration", "damage_taken_multiplier", "affects", "consumed_by", "max_stacks",
-    "stacks_per_application", "tick_period", "tick_hasted", "tick_coefficient", "scales_with", "school",
+    "stacks_per_application", "tick_period", "tick_hasted", "tick_coefficient", "tick_base_damage",
+    "damage_per_stack", "scales_with", "school",
     "mastery", "mastery_scale", "damage_multiplier", "rolling", "expire_coefficient", "accumulate_fraction",
     "label", "tick_deals", "tick_deals_requires_buffs",
 }
@@ -74,6 +76,9 @@ PROC_KEYS = CONDITION_KEYS | {
 MODIFIER_KEYS = {"talent", "not_talent", "spell_id", "ability", "spell", "buff", "debuff", "proc",
                  "auto_attack", "spec"}
 MODIFIER_OPS = ("add", "multiply", "set", "append")
+RAID_BUFF_KEYS = {"attack_power_multiplier", "primary_multiplier", "crit", "haste_multiplier", "mastery_rating",
+                  "mastery_points", "versatility", "strikes_per_swing"}
+ENEMY_KEYS = {"armor_reduction", "physical_taken", "magic_taken"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -488,6 +493,17 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
     for required in ("name", "class", "spec"):
         if required not in settings:
             raise InputError(f"[spec] needs '{required}'", path, line_of(text, "[spec]"))
+    # A game's raid buffs and enemies (sim.stats, sim.fights): tables of numbers, known keys only.
+    for section, keys in (("raid_buffs", RAID_BUFF_KEYS), ("enemy", ENEMY_KEYS)):
+        if section in data:
+            table = data[section]
+            for key, value in (table.items() if isinstance(table, dict) else [(section, table)]):
+                if key not in keys:
+                    raise InputError(f"[{section}] unknown key '{key}'{closest(key, sorted(keys))}", path,
+                                     line_of(text, f"[{section}]"))
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise InputError(f"[{section}] {key} must be a number", path, line_of(text, key))
+            settings[section] = {key: float(value) for key, value in table.items()}
     if not reader.abilities:
         raise InputError("a spec needs at least one [[ability]]", path)
 
@@ -509,6 +525,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         gcd=f32(A), gcd_hasted=np.zeros(A, bool), cast_time=f32(A), cooldown=f32(A),
         cooldown_hasted=np.zeros(A, bool), max_charges=np.ones(A, np.int32),
         cost=f32(A, R), gain=f32(A, R), gain_per_target=f32(A, R), coefficient=f32(A),
+        weapon_coefficient=f32(A), base_damage=f32(A),
         uses_spell_power=np.zeros(A, bool), target_mode=np.zeros(A, np.int32),
         max_targets=np.zeros(A, np.int32), aoe_soft_cap=np.zeros(A, np.int32),
         secondary_multiplier=np.ones(A, np.float32),
@@ -538,6 +555,8 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         t["gain"][i] = reader.amounts(entry, "gain", "ability", i)
         t["gain_per_target"][i] = reader.amounts(entry, "gain_per_target", "ability", i)
         t["coefficient"][i] = reader.number(entry, "coefficient", 0.0, "ability", i)
+        t["weapon_coefficient"][i] = reader.number(entry, "weapon_coefficient", 0.0, "ability", i, high=100)
+        t["base_damage"][i] = reader.number(entry, "base_damage", 0.0, "ability", i, high=1e8)
         scales = reader.choice(entry, "scales_with", "attack_power", ("attack_power", "spell_power"), "ability", i)
         t["uses_spell_power"][i] = scales == "spell_power"
         _read_source(reader, entry, "ability", i, t, i, default_school="physical")
@@ -584,7 +603,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         auto_gain[reader.resource_names.index(name)] = amount
 
     s = dict(
-        spell_coefficient=f32(T), spell_uses_spell_power=np.zeros(T, bool), spell_target_mode=np.zeros(T, np.int32),
+        spell_coefficient=f32(T), spell_weapon_coefficient=f32(T), spell_base_damage=f32(T), spell_uses_spell_power=np.zeros(T, bool), spell_target_mode=np.zeros(T, np.int32),
         spell_max_targets=np.zeros(T, np.int32), spell_aoe_soft_cap=np.zeros(T, np.int32),
         spell_target_multiplier=np.ones(T, np.float32), spell_crit_splash=f32(T),
         spell_applies_debuff=np.zeros((T, D), bool),
@@ -594,6 +613,8 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         reader.check_keys(entry, SPELL_KEYS, "spell", i)
         spell_labels.append(str(entry.get("label", entry["name"].replace("_", " ").title())))
         s["spell_coefficient"][i] = reader.number(entry, "coefficient", 0.0, "spell", i)
+        s["spell_weapon_coefficient"][i] = reader.number(entry, "weapon_coefficient", 0.0, "spell", i, high=100)
+        s["spell_base_damage"][i] = reader.number(entry, "base_damage", 0.0, "spell", i, high=1e8)
         scales = reader.choice(entry, "scales_with", "attack_power", ("attack_power", "spell_power"), "spell", i)
         s["spell_uses_spell_power"][i] = scales == "spell_power"
         s["spell_target_mode"][i] = SPELL_TARGETS[reader.choice(entry, "targets", "target", tuple(SPELL_TARGETS),
@@ -657,6 +678,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         debuff_max_stacks=np.ones(D, np.int32), debuff_stacks_per_application=np.ones(D, np.int32),
         debuff_periodic=np.zeros(D, bool), debuff_tick_period=np.ones(D, np.float32),
         debuff_tick_hasted=np.zeros(D, bool), debuff_tick_coefficient=f32(D),
+        debuff_tick_base=f32(D), debuff_damage_per_stack=np.zeros(D, bool),
         debuff_rolling=np.zeros(D, bool), debuff_expire_coefficient=f32(D),
         debuff_accumulate_fraction=f32(D), debuff_uses_spell_power=np.zeros(D, bool),
         debuff_tick_deals=f32(D, T), debuff_tick_requires=np.zeros((D, B), bool),
@@ -677,10 +699,12 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         d["debuff_max_stacks"][i] = int(reader.number(entry, "max_stacks", 1, "debuff", i, low=1, high=100))
         d["debuff_stacks_per_application"][i] = int(reader.number(entry, "stacks_per_application", 1, "debuff", i,
                                                                   low=1, high=100))
-        d["debuff_periodic"][i] = "tick_coefficient" in entry
+        d["debuff_periodic"][i] = "tick_coefficient" in entry or "tick_base_damage" in entry
         d["debuff_tick_period"][i] = reader.number(entry, "tick_period", 1.0, "debuff", i, low=0.01, high=60)
         d["debuff_tick_hasted"][i] = reader.flag(entry, "tick_hasted", False, "debuff", i)
         d["debuff_tick_coefficient"][i] = reader.number(entry, "tick_coefficient", 0.0, "debuff", i)
+        d["debuff_tick_base"][i] = reader.number(entry, "tick_base_damage", 0.0, "debuff", i, high=1e8)
+        d["debuff_damage_per_stack"][i] = reader.flag(entry, "damage_per_stack", False, "debuff", i)
         d["debuff_rolling"][i] = reader.flag(entry, "rolling", False, "debuff", i)
         d["debuff_expire_coefficient"][i] = reader.number(entry, "expire_coefficient", 0.0, "debuff", i)
         d["debuff_accumulate_fraction"][i] = reader.number(entry, "accumulate_fraction", 0.0, "debuff", i, high=10)
@@ -764,6 +788,8 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         "target_mode": t["target_mode"], "max_targets": t["max_targets"], "aoe_soft_cap": t["aoe_soft_cap"],
         "secondary_multiplier": t["secondary_multiplier"], "cost": t["cost"], "gain": t["gain"],
         "gain_per_target": t["gain_per_target"], "applies_buff": t["applies_buff"],
+        **({"weapon_coefficient": t["weapon_coefficient"], "base_damage": t["base_damage"]}
+           if (t["weapon_coefficient"].any() or t["base_damage"].any()) else {}),  # older kits only
         "applies_debuff": t["applies_debuff"], "debuff_effectiveness": t["debuff_effectiveness"],
         "makes_free": b["buff_makes_free"].T, "buff_consumed_by": b["buff_consumed_by"].T,
         "debuff_consumed_by": d["debuff_consumed_by"][:, :A].T, "debuff_affects": d["debuff_affects"][:, :A].T,
@@ -777,6 +803,13 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         start += value.shape[1]
     ability_rows = np.concatenate(columns, axis=1)
 
+    # A swing is AP / k + weapon dps per second of weapon speed; the weapon itself may be in
+    # attack power already (Midnight: dps x 6, k = 6) or not (MoP: k = 14).
+    weapon_in_ap = float(settings.get("weapon_power_coefficient", 6.0))
+    ap_per_weapon_dps = float(settings.get("attack_power_per_weapon_dps", weapon_in_ap or 6.0))
+    if not 0.0 <= weapon_in_ap <= ap_per_weapon_dps:
+        raise InputError("[spec] weapon_power_coefficient must be between 0 and attack_power_per_weapon_dps",
+                         path, line_of(text, "weapon_power_coefficient"))
     primary_to_ap = float(settings.get("primary_stat_multiplier", 1.0)) * float(
         settings.get("attack_power_per_primary", 1.0))
     tables = SpecTables(
@@ -792,6 +825,9 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         mastery_per_point=jnp.float32(settings.get("mastery_per_point", 0.0)),
         primary_to_attack_power=jnp.float32(primary_to_ap),
         spell_power_per_attack_power=jnp.float32(settings.get("spell_power_per_attack_power", 1.0)),
+        attack_power_per_weapon_dps=jnp.float32(ap_per_weapon_dps),
+        weapon_dps_outside_attack_power=jnp.float32(1.0 - weapon_in_ap / ap_per_weapon_dps),
+        normalized_weapon_speed=jnp.float32(auto.get("normalized_speed", 3.3)),
         rating_per_percent=jnp.asarray([float(settings.get("rating_per_percent", {}).get(k, 1.0))
                                         for k in ("crit", "haste", "mastery", "versatility")], jnp.float32),
     )

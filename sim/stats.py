@@ -39,11 +39,22 @@ MARK_OF_THE_WILD = 0.03
 # Strike rolls it once, simc issue #11379). The repeat is counted as 20 % more swings.
 SKYFURY_MASTERY_POINTS = 2.0
 SKYFURY_REPEAT_CHANCE = 0.2
+# What "raid buffs on" gives the character, for a game; a spec file's `[raid_buffs]` table
+# replaces it (Mists of Pandaria's raid has other buffs). Rating keys are combat rating.
+RETAIL_RAID_BUFFS = {
+    "attack_power_multiplier": BATTLE_SHOUT, "primary_multiplier": 1.0,
+    "crit": 0.0, "haste_multiplier": 1.0, "mastery_rating": 0.0, "mastery_points": SKYFURY_MASTERY_POINTS,
+    "versatility": MARK_OF_THE_WILD, "strikes_per_swing": 1.0 + SKYFURY_REPEAT_CHANCE,
+}
+NO_RAID_BUFFS = {**{k: 0.0 for k in RETAIL_RAID_BUFFS}, "attack_power_multiplier": 1.0, "primary_multiplier": 1.0,
+                 "haste_multiplier": 1.0, "strikes_per_swing": 1.0}
 
 
-def rating_to_percent(rating: float, rating_per_percent: float) -> float:
-    """Combat rating -> percent, with diminishing returns above 30 %."""
+def rating_to_percent(rating: float, rating_per_percent: float, diminishing: bool = True) -> float:
+    """Combat rating -> percent, with diminishing returns above 30 % (retail; older games have none)."""
     raw = rating / rating_per_percent
+    if not diminishing:
+        return raw
     percent = 0.0
     for (start, factor), (end, _) in zip(DIMINISHING_RETURNS, DIMINISHING_RETURNS[1:] + ((float("inf"), 0),)):
         if raw <= start:
@@ -68,12 +79,14 @@ def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str
     from portunus.talents import read_talents
 
     if profile.spec_key != spec_settings["name"]:
-        raise InputError(f"profile is a {profile.spec} {profile.class_name}, but the spec is {spec_settings['name']}",
-                         profile.source)
+        raise InputError(f"profile is a {profile.spec} {profile.class_name} (spec file {profile.spec_key}), but the "
+                         f"spec is {spec_settings['name']}", profile.source)
     notes: list[str] = []
     text = profile.talents.strip()
     if text in ("", "default"):
         talents = {name: 1 for name in spec_settings.get("default_talents", [])}
+    elif "talent_tiers" in spec_settings:
+        talents = tier_talents(text, spec_settings["talent_tiers"], profile)
     else:
         try:
             chosen = read_talents(text, profile.spec)
@@ -81,6 +94,11 @@ def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str
             raise InputError(f"talents: {error.message}", profile.source, profile.line_of("talents")) from None
         talents = dict(chosen.talents)
     flags = set(spec_settings.get("loadout_flags", []))
+    for glyph in profile.glyphs:
+        if f"glyph_{glyph}" in flags:
+            talents[f"glyph_{glyph}"] = 1
+        else:
+            notes.append(f"glyph '{glyph}' is not modelled for this spec: ignored")
     for name in profile.set_bonuses:
         if name not in flags:
             notes.append(f"set bonus '{name}' is not modelled for this spec: ignored")
@@ -112,6 +130,30 @@ def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str
     return talents, items, notes
 
 
+def tier_talents(text: str, tiers: list[list[str]], profile: CharacterProfile) -> dict[str, int]:
+    """Mists of Pandaria talents: one pick per tier, as digits ('221223': 0 = none, 1-3 the
+    column, as SimC and wowsims write them) or as talent names."""
+    line = profile.line_of("talents")
+    if text.isdigit():
+        if len(text) != len(tiers) or any(d not in "0123" for d in text):
+            raise InputError(f"talents: '{text}' must be {len(tiers)} digits 0-3, one per tier", profile.source, line)
+        return {tiers[i][int(d) - 1]: 1 for i, d in enumerate(text) if d != "0"}
+    known = {name: i for i, tier in enumerate(tiers) for name in tier}
+    talents: dict[str, int] = {}
+    taken: dict[int, str] = {}
+    for name in (n.strip().lower().replace(" ", "_").replace("'", "") for n in text.replace("/", ",").split(",")):
+        if not name:
+            continue
+        if name not in known:
+            raise InputError(f"talents: unknown talent '{name}'{closest(name, list(known))}", profile.source, line)
+        if known[name] in taken:
+            raise InputError(f"talents: '{name}' and '{taken[known[name]]}' are in the same tier (one per tier)",
+                             profile.source, line)
+        taken[known[name]] = name
+        talents[name] = 1
+    return talents
+
+
 def passive_item_stats(profile: CharacterProfile) -> dict[str, float]:
     """Stats from passive trinkets and consumables (flask, food, weapon oil), by STAT_NAMES."""
     totals = dict.fromkeys(STAT_NAMES, 0.0)
@@ -133,32 +175,39 @@ def profile_stats(spec: Spec, profile: CharacterProfile, raid_buffs: bool = True
     may change the stat rules: Seal of Might). Errors if the profile is for another spec."""
     if profile.spec_key != spec.name:
         raise InputError(
-            f"profile is a {profile.spec} {profile.class_name}, but the spec is {spec.name}", profile.source)
+            f"profile is a {profile.spec} {profile.class_name} (spec file {profile.spec_key}), but the spec is "
+            f"{spec.name}", profile.source)
     s = spec.settings
     per = s["rating_per_percent"]
     extra = passive_item_stats(profile)
     gear = profile.gear
-    primary_multiplier = s.get("primary_stat_multiplier", 1.0) * s.get("attack_power_per_primary", 1.0)
-    shout = BATTLE_SHOUT if raid_buffs else 1.0
+    buffs = {**RETAIL_RAID_BUFFS, **s.get("raid_buffs", {})} if raid_buffs else NO_RAID_BUFFS
+    primary_multiplier = (s.get("primary_stat_multiplier", 1.0) * s.get("attack_power_per_primary", 1.0)
+                          * buffs["primary_multiplier"])
+    shout = buffs["attack_power_multiplier"]
     primary = s.get("base_primary_stat", 0.0) + gear.get(s["primary_stat"], 0.0) + extra["primary"]
     weapon_dps = profile.weapon_dps if profile.weapon_dps is not None else s["auto_attack"].get("weapon_dps", 0.0)
     weapon_speed = profile.weapon_speed if profile.weapon_speed is not None else s["auto_attack"].get(
         "weapon_speed", 3.6)
-    attack_power = (primary * primary_multiplier + weapon_dps * s.get("weapon_power_coefficient", 6.0)) * shout
+    attack_power = (primary * primary_multiplier + s.get("base_attack_power", 0.0)
+                    + weapon_dps * s.get("weapon_power_coefficient", 6.0)) * shout
+    diminishing = bool(s.get("secondary_diminishing_returns", True))
 
-    def percent(stat: str) -> float:
-        return rating_to_percent(gear.get(f"{stat}_rating", 0.0) + extra[stat], per[stat])
+    def percent(stat: str, bonus_rating: float = 0.0) -> float:
+        rating = gear.get(f"{stat}_rating", 0.0) + extra[stat] + bonus_rating
+        return rating_to_percent(rating, per[stat], diminishing) if stat in per else 0.0
 
     values = dict(
         attack_power=attack_power,
         spell_power=attack_power * s.get("spell_power_per_attack_power", 1.0),
-        crit=s.get("base_crit", 0.05) + percent("crit") / 100,
-        haste=percent("haste") / 100,
-        mastery_points=s.get("mastery_base_points", 0.0) + percent("mastery")
-        + (SKYFURY_MASTERY_POINTS if raid_buffs else 0.0),
-        versatility=percent("versatility") / 100 + (MARK_OF_THE_WILD if raid_buffs else 0.0),
+        crit=s.get("base_crit", 0.05) + percent("crit") / 100 + buffs["crit"],
+        # Haste buffs multiply (1 + rating haste) x 1.1; the engine reads 1 + haste.
+        haste=(1.0 + percent("haste") / 100) * buffs["haste_multiplier"] - 1.0,
+        mastery_points=s.get("mastery_base_points", 0.0) + percent("mastery", buffs["mastery_rating"])
+        + buffs["mastery_points"],
+        versatility=percent("versatility") / 100 + buffs["versatility"],
         weapon_dps=weapon_dps, weapon_speed=weapon_speed,
-        strikes_per_swing=1.0 + (SKYFURY_REPEAT_CHANCE if raid_buffs else 0.0),
+        strikes_per_swing=buffs["strikes_per_swing"],
         primary_to_attack_power=primary_multiplier * shout,
     )
     for name, value in values.items():

@@ -68,6 +68,8 @@ class SpecTables:
     gain: jax.Array                  # [A, R]
     gain_per_target: jax.Array       # [A, R]
     coefficient: jax.Array
+    weapon_coefficient: jax.Array    # x a normalized weapon hit (older kits: Crusader Strike in MoP)
+    base_damage: jax.Array           # flat damage per hit (older kits' "x class scaling" parts)
     uses_spell_power: jax.Array      # bool
     target_mode: jax.Array           # i32, TARGET_*
     max_targets: jax.Array           # i32
@@ -91,6 +93,8 @@ class SpecTables:
     source_crit_damage_bonus: jax.Array  # added to the crit damage multiplier
     # Spell [T]
     spell_coefficient: jax.Array
+    spell_weapon_coefficient: jax.Array
+    spell_base_damage: jax.Array
     spell_uses_spell_power: jax.Array
     spell_target_mode: jax.Array     # i32, SPELL_*
     spell_max_targets: jax.Array     # i32
@@ -127,6 +131,8 @@ class SpecTables:
     debuff_tick_period: jax.Array
     debuff_tick_hasted: jax.Array    # bool
     debuff_tick_coefficient: jax.Array
+    debuff_tick_base: jax.Array      # flat damage per tick
+    debuff_damage_per_stack: jax.Array  # bool: a tick deals its value once per stack (Censure)
     debuff_rolling: jax.Array        # bool
     debuff_expire_coefficient: jax.Array
     debuff_accumulate_fraction: jax.Array
@@ -170,6 +176,9 @@ class SpecTables:
     mastery_per_point: jax.Array
     primary_to_attack_power: jax.Array
     spell_power_per_attack_power: jax.Array
+    attack_power_per_weapon_dps: jax.Array   # a swing is (AP / this + weapon dps outside AP) x speed
+    weapon_dps_outside_attack_power: jax.Array  # 0 when attack power holds the weapon (Midnight), 1 when not (MoP)
+    normalized_weapon_speed: jax.Array       # the swing time abilities' weapon hits use (3.3 s: two-hander)
     rating_per_percent: jax.Array    # [4] crit, haste, mastery, versatility
 
 

@@ -21,14 +21,18 @@ def toc_files(addon_dir: Path = ADDON_DIR) -> list[Path]:
 
 
 class Addon:
-    def __init__(self, retail: bool = True, saved_settings: dict | None = None, can_access: bool = True):
-        """`can_access=False`: a 12.0 client with `issecretvalue` but without `canaccessvalue`."""
+    def __init__(self, retail: bool = True, saved_settings: dict | None = None, can_access: bool = True,
+                 project: int | None = None):
+        """`can_access=False`: a 12.0 client with `issecretvalue` but without `canaccessvalue`;
+        `project`: the client's WOW_PROJECT_ID (1 retail, 19 Mists Classic; None: unset)."""
         self.lua = lua51.LuaRuntime(unpack_returned_tuples=True)
         self.lua.execute(MOCK.read_text())
         self.g = self.lua.globals()
         self.g.MOCK.retail = retail
         self.g.MOCK.noCanAccess = not can_access
         self.g.mock_install_apis()
+        if project is not None:
+            self.g.WOW_PROJECT_ID = project
         if saved_settings is not None:
             self.g.PortunusDB = self.to_lua(saved_settings)
         self.ns = self.lua.table()
