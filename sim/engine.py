@@ -559,6 +559,11 @@ def run_procs(state: State, spec: Spec, counts: jax.Array, crits: jax.Array, exp
                                  state.buff_remaining),
     )
     if np.any(np.asarray(h.proc_reduces)):  # static: cooldowns cut short; one that ran out is back now
+        hasted = np.asarray(h.proc_reduces_hasted)
+        if hasted.any():  # static: a share of a hasted cooldown (Sanctified Wrath halves Hammer of Wrath's)
+            scale = jnp.where(jnp.asarray(hasted).reshape((-1,) + (1,) * (magnitude.ndim - 1)),
+                              1.0 / haste_factor(state, spec), 1.0)
+            magnitude = magnitude * scale
         reduce = sparse_sum(np.asarray(h.proc_reduces).T, magnitude)
         state = state.replace(recharge=jnp.where(state.charges < t.max_charges, state.recharge - reduce,
                                                  state.recharge))

@@ -71,7 +71,7 @@ DEBUFF_KEYS = CONDITION_KEYS | {
 PROC_KEYS = CONDITION_KEYS | {
     "name", "spell_id", "trigger", "chance", "chance_bonus_on_crit", "chance_per_mastery_point", "on_crit",
     "requires_buffs", "unless_buffs", "grants_buff", "stacks", "refresh", "consumes_buff", "consumes_stacks",
-    "resets_cooldown", "reduces_cooldown", "gain", "deals", "applies_debuff", "extends_buff",
+    "resets_cooldown", "reduces_cooldown", "reduces_hasted", "gain", "deals", "applies_debuff", "extends_buff",
 }
 MODIFIER_KEYS = {"talent", "not_talent", "spell_id", "ability", "spell", "buff", "debuff", "proc",
                  "auto_attack", "spec"}
@@ -723,7 +723,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         proc_chance_per_mastery=f32(P), proc_requires=np.zeros((P, B), bool), proc_has_requirement=np.zeros(P, bool),
         proc_unless=np.zeros((P, B), bool), proc_grants_buff=np.zeros((P, B), bool), proc_stacks=np.ones(P, np.int32),
         proc_refresh=np.ones(P, bool), proc_consumes_buff=np.zeros((P, B), bool), proc_consumes_stacks=np.zeros(P, bool),
-        proc_resets=np.zeros((P, A), bool), proc_reduces=f32(P, A), proc_gain=f32(P, R), proc_deals=f32(P, T),
+        proc_resets=np.zeros((P, A), bool), proc_reduces=f32(P, A), proc_reduces_hasted=np.zeros(P, bool), proc_gain=f32(P, R), proc_deals=f32(P, T),
         proc_applies_debuff=np.zeros((P, D), bool), proc_extends=f32(P, B), proc_enabled=np.ones(P, bool),
     )
     for j, (i, entry) in enumerate(procs):
@@ -753,6 +753,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
         for name, seconds in reader.table(entry, "reduces_cooldown", ability_names, "proc", i, "ability",
                                           low=0, high=3600).items():
             p["proc_reduces"][j, ability_names.index(name)] = seconds
+        p["proc_reduces_hasted"][j] = reader.flag(entry, "reduces_hasted", False, "proc", i)
         p["proc_gain"][j] = reader.amounts(entry, "gain", "proc", i)
         for name, count in reader.table(entry, "deals", spell_names, "proc", i, "spell", low=0, high=20).items():
             p["proc_deals"][j, spell_names.index(name)] = count

@@ -155,6 +155,7 @@ class SpecTables:
     proc_consumes_stacks: jax.Array  # bool: consume one stack instead of the buff
     proc_resets: jax.Array           # bool [P, A]
     proc_reduces: jax.Array          # [P, A] seconds off the cooldown
+    proc_reduces_hasted: jax.Array   # bool [P]: those seconds are divided by haste (a hasted cooldown's share)
     proc_gain: jax.Array             # [P, R]
     proc_deals: jax.Array            # [P, T] spells dealt per firing
     proc_applies_debuff: jax.Array   # bool [P, D] on the trigger's target
