@@ -136,6 +136,24 @@ def test_hammer_of_wrath_needs_wrath_or_execute(env):
     assert bool(state.legal_action_mask[env.spec.action_index("hammer_of_wrath")])
     wrath = env.spec.buff_names.index("avenging_wrath")
     assert float(state.buff_remaining[wrath]) == pytest.approx(30.0)      # Sanctified Wrath: +50 %
+    state = act(env, state, "hammer_of_wrath")
+    hammer = env.spec.ability_names.index("hammer_of_wrath")
+    assert float(state.recharge[hammer]) == pytest.approx(6.0 / 2 - 1.5)  # halved in Wrath, then a GCD
+
+
+def test_sanctified_wrath_halving_follows_haste():
+    """The halving takes half of the *hasted* cooldown: 6 s / 1.5 haste / 2 = 2 s off, not 3."""
+    hasted = parse_profile(MOP_PROFILE.format(talents="221223").replace("gear_haste_rating=0",
+                                                                          "gear_haste_rating=21250"), "h.simc")
+    env = sim.make(None, hasted, sim.patchwerk(bloodlust_at=None), expected_value=True, raid_buffs=False)
+    assert float(env.stats.haste) == pytest.approx(0.5)
+    state = act(env, act(env, env.init(jax.random.key(0)), "avenging_wrath"), "hammer_of_wrath")
+    hammer = env.spec.ability_names.index("hammer_of_wrath")
+    assert float(state.recharge[hammer]) == pytest.approx(4.0 - 2.0 - 1.0, abs=1e-4)   # GCD 1.5 / 1.5
+    plain = sim.make(None, mop_profile("221213"), sim.patchwerk(bloodlust_at=None), expected_value=True,
+                     raid_buffs=False)
+    state = act(plain, act(plain, plain.init(jax.random.key(0)), "avenging_wrath"), "hammer_of_wrath")
+    assert float(state.recharge[hammer]) == pytest.approx(6.0 - 1.5)         # no talent: the full cooldown
 
 
 def test_talents_as_digits_or_names_and_bad_talents():
