@@ -199,10 +199,10 @@ def to_snapshot(env: Env, state: State, frame: int = 0) -> GameSnapshot:
         enemies=tuple(enemies[:16]), keystone=keystone)
 
 
-def live_env(spec="retribution_paladin", profile=None, slots: int = 8) -> Env:
+def live_env(spec=None, profile=None, slots: int = 8) -> Env:
     """The env live play plans in: the player's character against up to `slots` enemies
     whose health comes from the snapshot (a by-health fight, not a timed one), in
-    expected-value mode."""
+    expected-value mode. `spec` None: the character's own spec file."""
     from sim.env import make
     from sim.fights import aoe
 

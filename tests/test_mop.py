@@ -6,6 +6,7 @@ normalized hit is (weapon dps + AP / 14) x 3.3 s, and AP = 2 x Strength + 250.
 """
 
 import dataclasses
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -212,3 +213,33 @@ def test_addon_registers_the_table_of_its_client(project, spec_name):
     assert table.name == spec_name
     names = [table.abilities[i + 1].name for i in range(len(table.abilities))]
     assert names == list(sim.load_spec(spec_name).ability_names)
+
+
+def test_a_mists_snapshot_round_trips_and_the_service_plans_it():
+    """The full design on Mists: nothing secret, so a snapshot carries the state exactly;
+    it goes over the wire and the planning service (configured with the Mists character)
+    answers with an ability of that kit."""
+    from portunus.protocol import decode_frame, encode_frame
+    from portunus.service.engine import EngineConfig, PlanningEngine
+    from sim.apl import load_apl
+    from sim.snapshot import from_snapshot, live_env, to_snapshot
+
+    profile = load_profile("retribution_paladin_mop")
+    env = live_env(profile=profile)
+    assert env.spec.name == "retribution_paladin_mop"
+    apl = jax.jit(load_apl(env, warn=None))
+    step = jax.jit(env.step)
+    state = env.init(jax.random.key(3))
+    for _ in range(12):
+        state = step(state, apl(state))
+    snapshot = decode_frame(encode_frame(to_snapshot(env, state, frame=7)))
+    rebuilt = from_snapshot(env, snapshot)
+    np.testing.assert_allclose(np.asarray(rebuilt.resources), np.asarray(state.resources))
+    np.testing.assert_allclose(np.asarray(rebuilt.charges), np.asarray(state.charges))
+    np.testing.assert_allclose(np.asarray(rebuilt.buff_remaining), np.asarray(state.buff_remaining), atol=0.01)
+    text = (Path(__file__).resolve().parent.parent / "portunus" / "profiles" / "retribution_paladin_mop.simc")
+    engine = PlanningEngine(EngineConfig(policy="apl", batch_sizes=(1,), profile_text=text.read_text(),
+                                         checkpoint="none"))
+    assert engine.env.spec.name == "retribution_paladin_mop"
+    answer = engine.plan([engine.state(snapshot)], depth=0)[0]
+    assert answer["best_action"] == env.spec.action_names[int(apl(rebuilt))]   # the APL on that state

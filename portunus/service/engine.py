@@ -40,7 +40,7 @@ class EngineConfig:
     simulations: int = 64
     batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
     profile_text: str | None = None      # SimC profile text; None = the shipped character
-    spec: str = "retribution_paladin"
+    spec: str | None = None              # None: the profile's own (retail or MoP Classic Retribution)
     checkpoint: str | None = None        # trained model; None = the shipped one if present, "none" = no network
     search_threads: int = 0              # 0 = auto: up to 4 on a CPU backend (not above its cores), else 1
     belief_samples: int = 4              # states drawn for a snapshot that hides values; 1: one guess
