@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 from overlay.recommender import Advice
 from portunus.protocol import GameSnapshot, snapshot_to_json
@@ -18,11 +19,14 @@ class PlannerUnreachable(ConnectionError):
 class RemoteRecommender:
     modes = ("service",)
 
-    def __init__(self, url: str, timeout: float = 1.0):
+    def __init__(self, url: str, timeout: float = 1.0, session: str | None = None):
+        # One session per overlay: the service follows this player's fight across refreshes.
         self.url, self.timeout = url.rstrip("/"), timeout
+        self.session = session or f"overlay-{uuid.uuid4().hex[:16]}"
 
     def advise_snapshot(self, snapshot: GameSnapshot, depth: int = 2) -> Advice:
-        body = json.dumps({"snapshot": snapshot_to_json(snapshot), "tree_depth": depth}).encode()
+        body = json.dumps({"snapshot": snapshot_to_json(snapshot), "tree_depth": depth,
+                           "session": self.session}).encode()
         request = urllib.request.Request(f"{self.url}/v1/recommend", data=body,
                                          headers={"Content-Type": "application/json"})
         start = time.perf_counter()

@@ -723,6 +723,10 @@ def serve_command(
     belief_samples: int = typer.Option(4, help="States drawn for a snapshot that hides values (retail combat: "
                                                "secret cooldowns, auras), merged into one answer; 1: one guess "
                                                "(1-64).", callback=inputs.number_option(1, 64, integer=True)),
+    belief_particles: int = typer.Option(32, help="Copies of the fight kept per client session (a request's "
+                                                  "\"session\"): hidden values then follow the client's own "
+                                                  "casts; 0: rules only (0-256).",
+                                         callback=inputs.number_option(0, 256, integer=True)),
     token: Optional[str] = typer.Option(None, envvar="PORTUNUS_TOKEN", help="Secret /v1/configure requires as "
                                         "'Authorization: Bearer TOKEN' (env PORTUNUS_TOKEN)."),
     read_timeout: float = typer.Option(10.0, help="Seconds a client has to send a request's headers and body "
@@ -748,7 +752,7 @@ def serve_command(
         profile_text = read_text(profile, "profile") if profile is not None else None
         config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=batch_sizes,
                               profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads,
-                              belief_samples=belief_samples)
+                              belief_samples=belief_samples, belief_particles=belief_particles)
         try:
             config.validate()
         except ValueError as error:

@@ -273,13 +273,10 @@ class FollowedBelief:
     enemies come from each snapshot), filled into the rule draws of `sample_belief_fields`.
     Out of combat, or when combat restarts (its clock goes back), the copies start afresh."""
 
-    def __init__(self, env: Env, particles: int = 32, seed: int = 0):
-        from sim.fights import patchwerk
-
-        fight = patchwerk(LIVE_FIGHT_SECONDS, bloodlust_at=None)   # whether the group lusted is not readable
+    def __init__(self, env: Env, particles: int = 32, seed: int = 0, copies_env: Env | None = None):
         self.env = env
-        self.copies_env = dataclasses.replace(env, fight=fight, fight_tables=fight.tables(env.nominal_dps, env.spec.settings.get("enemy")),
-                                              expected_value=False)
+        # Beliefs that share `copies_env` (a service's sessions) share its compiled programs.
+        self.copies_env = copies_env_for(env) if copies_env is None else copies_env
         self._count, self._seed, self._combats = particles, seed, 0
         self.belief: ParticleBelief | None = None
         self._last: tuple[int, float] | None = None       # (frame, combat time) the copies were brought to
@@ -290,18 +287,34 @@ class FollowedBelief:
 
     def states(self, snapshot: GameSnapshot, samples: int, buff_prior: np.ndarray | None = None) -> State:
         """`samples` States for the planner's env, consistent with `snapshot`."""
-        from sim.belief import sample_belief_fields
         from sim.snapshot import from_snapshots
+
+        return from_snapshots(self.env, self.fields(snapshot, samples, buff_prior))
+
+    def fields(self, snapshot: GameSnapshot, samples: int, buff_prior: np.ndarray | None = None) -> list[dict]:
+        """The same as `states`, as per-sample State fields (`sim.snapshot.snapshot_fields`)."""
+        from sim.belief import sample_belief_fields
 
         fields = sample_belief_fields(self.env, snapshot, samples, seed=snapshot.frame, buff_prior=buff_prior)
         now = snapshot.combat_time
         if not snapshot.in_combat or now is None or now >= LIVE_FIGHT_SECONDS:
             self.belief, self._last = None, None
-            return from_snapshots(self.env, fields)
+            return fields
         if self.belief is None or (self._last is not None and now < self._last[1] - SAME_TIME):
             self._combats += 1
             self.belief = ParticleBelief(self.copies_env, self._count, seed=self._seed * 100_003 + self._combats)
         if self._last != (snapshot.frame, now):           # the same frame read again: already followed
             self.belief.update(snapshot)
             self._last = (snapshot.frame, now)
-        return from_snapshots(self.env, self.belief.fill(snapshot, fields))
+        return self.belief.fill(snapshot, fields)
+
+
+def copies_env_for(env: Env) -> Env:
+    """The env live copies fight in: the planner's character on a long single target, with
+    the random simulator and no Bloodlust (whether the group used it is not readable)."""
+    from sim.fights import patchwerk
+
+    fight = patchwerk(LIVE_FIGHT_SECONDS, bloodlust_at=None)
+    return dataclasses.replace(env, fight=fight, fight_tables=fight.tables(env.nominal_dps,
+                                                                           env.spec.settings.get("enemy")),
+                               expected_value=False)

@@ -85,6 +85,58 @@ def test_api_matches_in_process_search(service, snapshots):
         assert [a["q"] for a in got["actions"]] == pytest.approx([a["q"] for a in expected["actions"]], rel=1e-6)
 
 
+def _retail_game(env, frames: int):
+    """Retail-combat snapshots of one APL fight, with the player's own cast times."""
+    import jax
+    import numpy as np
+
+    from sim.apl import load_apl
+    from sim.retail import retail_snapshot
+
+    apl, step = jax.jit(load_apl(env, warn=None)), jax.jit(env.step)
+    owner = np.asarray(env.spec.action_ability)
+    state, pressed, out = env.init(jax.random.key(5)), np.full(env.spec.num_abilities, np.nan), []
+    for frame in range(frames):
+        now = float(state.time)
+        out.append(retail_snapshot(env, state, frame, now - pressed))
+        action = int(apl(state))
+        if owner[action] < env.spec.num_abilities:
+            pressed[owner[action]] = now
+        state = step(state, action)
+    return out
+
+
+def test_a_session_follows_its_client_like_the_overlay_and_sessions_are_bounded():
+    """With a session, the service's belief is the overlay's: copies of that client's fight
+    that replay its casts (the same fields as an in-process sim.FollowedBelief), not rules;
+    the least recently used session is dropped beyond max_sessions."""
+    import numpy as np
+
+    from portunus.service.engine import Belief
+    from sim.belief import buff_uptime, has_hidden
+
+    engine = PlanningEngine(EngineConfig(policy="apl", batch_sizes=(1,), checkpoint="none", belief_particles=8,
+                                         max_sessions=2))
+    env = engine.env
+    followed, prior = sim.FollowedBelief(env, 8), buff_uptime(env)
+    snapshots = [s for s in _retail_game(env, 10) if has_hidden(s)]
+    assert len(snapshots) >= 6
+    differs = False
+    for snapshot in snapshots:
+        entry = engine.state(snapshot, session="player-1")
+        expected = followed.fields(snapshot, engine.config.belief_samples, buff_prior=prior)
+        ruled = engine.state(snapshot)                        # no session: rules drawn afresh
+        assert isinstance(entry, Belief)
+        for got, want, rule in zip(entry.samples, expected, ruled.samples):
+            for name in ("recharge", "charges", "buff_remaining", "buff_stacks"):
+                np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+                differs |= not np.array_equal(got[name], rule[name])
+    assert differs
+    engine.state(snapshots[-1], session="player-2")
+    engine.state(snapshots[-1], session="player-3")
+    assert engine.sessions == 2 and "player-1" not in engine._sessions
+
+
 def test_a_snapshot_that_hides_values_is_planned_over_a_belief(service):
     """A retail-combat snapshot (secret cooldowns and auras) is searched as belief samples and
     merged, as the overlay does in-process: the service's answer is the planner's own merge."""
@@ -113,6 +165,12 @@ def test_a_snapshot_that_hides_values_is_planned_over_a_belief(service):
     assert status == 200, body
     remote = body["recommendations"][0]
     assert remote["belief_samples"] == 4 and remote["best_action"] == local["best_action"]
+    status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "session": "me-1"})
+    assert status == 200 and body["recommendations"][0]["belief_samples"] == 4, body
+    assert get(f"{url}/v1/health")["sessions"] >= 1
+    for bad in ("", "a b", "x" * 65, 7):
+        status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "session": bad})
+        assert status == 400 and body["error"].startswith("session: must be"), (bad, body)
 
 
 def test_concurrent_requests_share_batches(service, snapshots):

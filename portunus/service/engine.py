@@ -17,10 +17,12 @@ vote by sample), as the overlay does on its own.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import math
 import os
+import threading
 import time
 from typing import Any
 
@@ -44,6 +46,8 @@ class EngineConfig:
     checkpoint: str | None = None        # trained model; None = the shipped one if present, "none" = no network
     search_threads: int = 0              # 0 = auto: up to 4 on a CPU backend (not above its cores), else 1
     belief_samples: int = 4              # states drawn for a snapshot that hides values; 1: one guess
+    belief_particles: int = 32           # copies of the fight kept per client session; 0: rules only
+    max_sessions: int = 256              # sessions kept (least recently used dropped first)
 
     def threads(self) -> int:
         if self.search_threads:
@@ -61,6 +65,10 @@ class EngineConfig:
             raise ValueError(f"search_threads: must be 0 (auto) .. 64, got {self.search_threads}")
         if not 1 <= self.belief_samples <= 64:
             raise ValueError(f"belief_samples: must be 1..64, got {self.belief_samples}")
+        if not 0 <= self.belief_particles <= 256:
+            raise ValueError(f"belief_particles: must be 0..256, got {self.belief_particles}")
+        if not 1 <= self.max_sessions <= 100_000:
+            raise ValueError(f"max_sessions: must be 1..100000, got {self.max_sessions}")
         return self
 
 
@@ -80,6 +88,9 @@ class PlanningEngine:
         from sim.policies import with_hold
 
         self.config = config.validate()
+        self._sessions: collections.OrderedDict = collections.OrderedDict()
+        self._sessions_lock = threading.Lock()
+        self._copies_env = None
         self.batch_sizes = tuple(sorted(set(config.batch_sizes)))
         self.threads = config.threads() if config.policy == "mcts" else 1
         self.slice_sizes = tuple(sorted({math.ceil(size / self.threads) for size in self.batch_sizes}))
@@ -111,16 +122,43 @@ class PlanningEngine:
     def max_batch(self) -> int:
         return self.batch_sizes[-1]
 
-    def state(self, snapshot):
+    def state(self, snapshot, session: str | None = None):
         """One snapshot as State arrays (numpy), or a `Belief` when it hides values; raises
-        portunus InputError naming the field."""
+        portunus InputError naming the field. With a `session` (one client's successive
+        snapshots) the hidden values come from copies of that client's fight that replay its
+        casts (`sim.FollowedBelief`, kept per session), else from rules drawn afresh."""
         from sim.belief import buff_uptime, has_hidden, sample_belief_fields
         from sim.snapshot import snapshot_fields
 
         if self.config.belief_samples > 1 and has_hidden(snapshot):
-            return Belief(tuple(sample_belief_fields(self.env, snapshot, self.config.belief_samples,
-                                                     seed=snapshot.frame, buff_prior=buff_uptime(self.env))))
+            prior = buff_uptime(self.env)
+            if session is not None and self.config.belief_particles > 0:
+                fields = self._followed(session).fields(snapshot, self.config.belief_samples, buff_prior=prior)
+            else:
+                fields = sample_belief_fields(self.env, snapshot, self.config.belief_samples, seed=snapshot.frame,
+                                              buff_prior=prior)
+            return Belief(tuple(fields))
         return snapshot_fields(self.env, snapshot)
+
+    def _followed(self, session: str):
+        """The session's followed belief (made on first use; the least recently used one is
+        dropped beyond `max_sessions`). All share one compiled copies env."""
+        from sim.particles import FollowedBelief, copies_env_for
+
+        with self._sessions_lock:
+            followed = self._sessions.pop(session, None)
+            if followed is None:
+                if self._copies_env is None:
+                    self._copies_env = copies_env_for(self.env)
+                followed = FollowedBelief(self.env, self.config.belief_particles, copies_env=self._copies_env)
+            self._sessions[session] = followed
+            while len(self._sessions) > self.config.max_sessions:
+                self._sessions.popitem(last=False)
+            return followed
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
 
     def warm_up(self) -> float:
         import sim
@@ -130,9 +168,30 @@ class PlanningEngine:
         if self.config.belief_samples > 1:
             buff_uptime(self.env)                 # the hidden-buff prior, played once per env
         state = self.state(sim.to_snapshot(self.env, self.env.init(jax.random.key(0))))
+        if (self.config.belief_particles > 0 and self.config.belief_samples > 1
+                and self.env.spec.settings.get("game", "retail") == "retail"):   # only retail hides values
+            self._warm_sessions()
         for size in self.batch_sizes:
             self.plan([state] * size, depth=1)
         return time.perf_counter() - start
+
+    def _warm_sessions(self) -> None:
+        """Compile the sessions' copies (their step and legality) before serving: a throwaway
+        session follows two retail-combat snapshots of a short fight."""
+        from sim.apl import load_apl
+        from sim.belief import has_hidden
+        from sim.retail import retail_snapshot
+
+        env = self.env
+        apl, step = jax.jit(load_apl(env, warn=None)), jax.jit(env.step)
+        state = env.init(jax.random.key(0))
+        for frame in range(3):
+            snapshot = retail_snapshot(env, state, frame)
+            if has_hidden(snapshot):
+                self.state(snapshot, session="\0warm-up")
+            state = step(state, apl(state))
+        with self._sessions_lock:
+            self._sessions.pop("\0warm-up", None)
 
     def plan(self, states: list, depth: int, seed: int = 0) -> list[dict[str, Any]]:
         """Recommendations for `states` (from `state`), in order. Beliefs are expanded into

@@ -1,6 +1,8 @@
 """`portunus serve`: the planner as a local HTTP + JSON service (aiohttp).
 
-POST /v1/recommend   {"snapshots": [GameSnapshot JSON, ...], "tree_depth": 2}   (or "snapshot": {...})
+POST /v1/recommend   {"snapshots": [GameSnapshot JSON, ...], "tree_depth": 2, "session": "id"}
+                     (or "snapshot": {...}; "session", optional: one client's successive snapshots,
+                     whose hidden values then come from copies of its fight that follow its casts)
 POST /v1/configure   {"policy": "apl"|"mcts", "simulations": 64, "profile": "<SimC text>"}
 GET  /v1/health      GET /v1/metrics
 Errors are 4xx with {"error": "<field>: <what is wrong>"}; the service keeps serving.
@@ -32,7 +34,9 @@ from portunus.service.engine import MAX_TREE_DEPTH, EngineConfig, PlanningEngine
 from portunus.service.validation import (MAX_BODY, ClientError, check_snapshot_ranges, parse_body,
                                          whole_number)
 
-RECOMMEND_KEYS = {"snapshots", "snapshot", "tree_depth"}
+RECOMMEND_KEYS = {"snapshots", "snapshot", "tree_depth", "session"}
+SESSION_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+MAX_SESSION = 64
 CONFIGURE_KEYS = {"policy", "simulations", "profile"}
 READ_TIMEOUT = 10.0      # seconds: a request's headers and body must arrive within this (idle keep-alive too)
 MAX_PROFILE = 64 * 1024  # characters of SimC profile text
@@ -148,12 +152,16 @@ async def recommend(request: web.Request) -> web.Response:
     if len(items) > engine.max_batch:
         raise ClientError(413, f"snapshots: at most {engine.max_batch} per request, got {len(items)}")
     depth = whole_number(data, "tree_depth", 0, MAX_TREE_DEPTH, default=2)
+    session = data.get("session")
+    if session is not None and (not isinstance(session, str) or not 1 <= len(session) <= MAX_SESSION
+                                or not set(session) <= SESSION_CHARACTERS):
+        raise ClientError(400, f"session: must be 1..{MAX_SESSION} characters of letters, digits, '-', '_' or '.'")
     states = []
     for i, item in enumerate(items):
         path = f"snapshots[{i}]" if where == "snapshots" else "snapshot"
         check_snapshot_ranges(item, path)
         try:
-            states.append(engine.state(snapshot_from_json(item, path)))
+            states.append(engine.state(snapshot_from_json(item, path), session))
         except SnapshotJSONError as error:
             raise ClientError(400, str(error)) from None
         except InputError as error:              # the wrong spec, table lengths
@@ -233,6 +241,7 @@ def _describe(engine: PlanningEngine) -> dict:
     return {"spec": engine.env.spec.name, "profile": engine.profile_name, "policy": c.policy,
             "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes),
             "search_threads": engine.threads, "belief_samples": c.belief_samples,
+            "belief_particles": c.belief_particles, "sessions": engine.sessions,
             "model": engine.model.identity() if engine.model else None}
 
 
