@@ -133,7 +133,9 @@ class PlanningEngine:
         if self.config.belief_samples > 1 and has_hidden(snapshot):
             prior = buff_uptime(self.env)
             if session is not None and self.config.belief_particles > 0:
-                fields = self._followed(session).fields(snapshot, self.config.belief_samples, buff_prior=prior)
+                followed, lock = self._followed(session)
+                with lock:                        # one session's snapshots are followed one at a time
+                    fields = followed.fields(snapshot, self.config.belief_samples, buff_prior=prior)
             else:
                 fields = sample_belief_fields(self.env, snapshot, self.config.belief_samples, seed=snapshot.frame,
                                               buff_prior=prior)
@@ -141,7 +143,7 @@ class PlanningEngine:
         return snapshot_fields(self.env, snapshot)
 
     def _followed(self, session: str):
-        """The session's followed belief (made on first use; the least recently used one is
+        """The session's followed belief and its lock (made on first use; the least recently used one is
         dropped beyond `max_sessions`). All share one compiled copies env."""
         from sim.particles import FollowedBelief, copies_env_for
 
@@ -150,7 +152,8 @@ class PlanningEngine:
             if followed is None:
                 if self._copies_env is None:
                     self._copies_env = copies_env_for(self.env)
-                followed = FollowedBelief(self.env, self.config.belief_particles, copies_env=self._copies_env)
+                followed = (FollowedBelief(self.env, self.config.belief_particles, copies_env=self._copies_env),
+                            threading.Lock())
             self._sessions[session] = followed
             while len(self._sessions) > self.config.max_sessions:
                 self._sessions.popitem(last=False)
@@ -192,6 +195,13 @@ class PlanningEngine:
             state = step(state, apl(state))
         with self._sessions_lock:
             self._sessions.pop("\0warm-up", None)
+
+    def follows(self, snapshot, session: str | None) -> bool:
+        """Would `state` follow this snapshot in a session (tens of ms: run it off the event loop)?"""
+        from sim.belief import has_hidden
+
+        return (session is not None and self.config.belief_particles > 0 and self.config.belief_samples > 1
+                and has_hidden(snapshot))
 
     def plan(self, states: list, depth: int, seed: int = 0) -> list[dict[str, Any]]:
         """Recommendations for `states` (from `state`), in order. Beliefs are expanded into

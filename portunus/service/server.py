@@ -161,7 +161,12 @@ async def recommend(request: web.Request) -> web.Response:
         path = f"snapshots[{i}]" if where == "snapshots" else "snapshot"
         check_snapshot_ranges(item, path)
         try:
-            states.append(engine.state(snapshot_from_json(item, path), session))
+            snapshot = snapshot_from_json(item, path)
+            if engine.follows(snapshot, session):     # copies of the client's fight step: off the event loop
+                state = await asyncio.get_running_loop().run_in_executor(None, engine.state, snapshot, session)
+            else:
+                state = engine.state(snapshot)
+            states.append(state)
         except SnapshotJSONError as error:
             raise ClientError(400, str(error)) from None
         except InputError as error:              # the wrong spec, table lengths
