@@ -23,13 +23,17 @@ class FakeEngine:
     threads = 1
     model = None
     profile_name = "Tester"
+    sessions = 0
 
     def __init__(self, config: EngineConfig):
         self.config = config
         self.env = type("Env", (), {"spec": type("Spec", (), {"name": "retribution_paladin"})()})()
 
-    def state(self, snapshot):
+    def state(self, snapshot, session=None):
         return snapshot
+
+    def follows(self, snapshot, session):
+        return False
 
     def plan(self, states, depth, seed=0):
         return [{"best_action": f"{self.config.policy}/{self.config.simulations}", "tree": {}, "batch_size": 1}
