@@ -182,3 +182,29 @@ def test_fights_option_keeps_a_fights_own_options(tmp_path):
     simple.write_text(SIMPLE_APL)
     result = CliRunner().invoke(app, ["evaluate", "--apl", str(simple), "--fights", "patchwerk,bloodlust=nan"])
     assert result.exit_code != 0 and "bloodlust must be seconds" in result.output
+
+
+def test_retail_runs_of_different_seeds_pool_into_more_pairs(tmp_path):
+    """scripts/retail_paired.py: two runs' episodes pool (n adds up, the paired mean is the
+    pooled one); runs sharing a seed or with other settings are refused."""
+    import subprocess
+    import sys
+
+    def run(seed, full, copies, **changes):
+        views = {"full": {"episode_damage": full}, "retail_particles": {"episode_damage": copies},
+                 "apl_retail_particles": {"episode_damage": [d * 0.99 for d in copies]}}
+        data = {"policy": "mcts", "simulations": 32, "belief_samples": 4, "particles": 32, "fight": "P",
+                "seed": seed, "views": views, **changes}
+        path = tmp_path / f"run{seed}-{len(changes)}.json"
+        path.write_text(json.dumps(data))
+        return str(path)
+
+    script = [sys.executable, str(Path(__file__).resolve().parent.parent / "scripts" / "retail_paired.py")]
+    a = run(0, [100.0, 102.0, 98.0], [100.0, 101.0, 99.0])
+    b = run(1, [101.0, 99.0], [102.0, 100.0])
+    out = subprocess.run(script + [a, b], capture_output=True, text=True, check=True).stdout
+    assert "retail_particles vs apl_retail_particles: +1.0 %" in out and "(n=5)" in out
+    same_seed = subprocess.run(script + [a, a], capture_output=True, text=True)
+    assert same_seed.returncode != 0 and "share a seed" in same_seed.stderr
+    other = subprocess.run(script + [a, run(2, [1.0], [1.0], simulations=64)], capture_output=True, text=True)
+    assert other.returncode != 0 and "other settings" in other.stderr
