@@ -42,7 +42,8 @@ def json_option(default: Optional[Path], help_text: str):
 
 
 def profile_option(help_text: str = "SimC profile file, or a shipped character's name "
-                                    "(retribution_paladin_default: Templar; retribution_paladin_herald) "
+                                    "(retribution_paladin_default: Templar; retribution_paladin_herald; "
+                                    "retribution_paladin_mop: Mists of Pandaria Classic) "
                                     "(default: the shipped Templar)."):
     return typer.Option(None, help=help_text, callback=inputs.text_file_option(may_be_name=True))
 
@@ -740,6 +741,7 @@ def serve_command(
     from aiohttp import web
 
     from portunus.inputs import read_text
+    from portunus.profile import profile_path
     from portunus.service import Access, EngineConfig, PlanningEngine, make_app
     from portunus.service.server import freeze_heap, is_loopback
 
@@ -749,7 +751,7 @@ def serve_command(
         loopback = is_loopback(host)
         if not loopback and token is None:
             token = secrets.token_urlsafe(24)
-        profile_text = read_text(profile, "profile") if profile is not None else None
+        profile_text = read_text(profile_path(profile), "profile") if profile is not None else None
         config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=batch_sizes,
                               profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads,
                               belief_samples=belief_samples, belief_particles=belief_particles)

@@ -245,12 +245,18 @@ def shipped_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.simc"))
 
 
-def load_profile(path: str | Path | None = None) -> CharacterProfile:
-    """Read a profile file, or a shipped character by name (e.g. 'retribution_paladin_herald');
-    None gives the shipped default character."""
+def profile_path(path: str | Path | None = None) -> Path:
+    """A profile file, or a shipped character's file by name; None: the shipped default."""
     path = Path(path) if path is not None else DEFAULT_PROFILE
     if not path.exists() and (PROFILE_DIR / f"{path.name}.simc").exists():
         path = PROFILE_DIR / f"{path.name}.simc"
+    return path
+
+
+def load_profile(path: str | Path | None = None) -> CharacterProfile:
+    """Read a profile file, or a shipped character by name (e.g. 'retribution_paladin_herald');
+    None gives the shipped default character."""
+    path = profile_path(path)
     if not path.exists():
         raise InputError(f"cannot read profile: no such file; shipped characters: {', '.join(shipped_profiles())}",
                          str(path))

@@ -243,3 +243,12 @@ def test_a_mists_snapshot_round_trips_and_the_service_plans_it():
     assert engine.env.spec.name == "retribution_paladin_mop"
     answer = engine.plan([engine.state(snapshot)], depth=0)[0]
     assert answer["best_action"] == env.spec.action_names[int(apl(rebuilt))]   # the APL on that state
+
+
+def test_shipped_characters_resolve_by_name_for_every_command():
+    """`--profile retribution_paladin_mop` names the shipped file (serve reads the text itself)."""
+    from portunus.profile import PROFILE_DIR, profile_path
+
+    assert profile_path("retribution_paladin_mop") == PROFILE_DIR / "retribution_paladin_mop.simc"
+    assert profile_path(None).name == "retribution_paladin_default.simc"
+    assert profile_path("no/such/file.simc") == Path("no/such/file.simc")   # left for the reader's error
