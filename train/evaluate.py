@@ -262,7 +262,7 @@ def evaluate_fight(env: Env, policies: list[Policy], episodes: int, simulations:
 
 
 def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32, simulations: int = 64,
-             seed: int = 0, profile=None, spec: str = "retribution_paladin",
+             seed: int = 0, profile=None, spec: str | None = None,
              on_progress: Callable[[str], None] | None = None,
              on_result: Callable[[FightResult], None] | None = None,
              apls: dict[str, Path] | None = None, half_width: float | None = None,
@@ -272,7 +272,7 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
              planners: dict[str, SearchConfig] | None = None) -> list[FightResult]:
     """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
     (label -> file), `net` / `net+mcts` for each model (label -> Model), and the
-    simulator-only `planners` (label -> search settings)."""
+    simulator-only `planners` (label -> search settings). `spec` None: the profile's own."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
