@@ -252,3 +252,10 @@ def test_shipped_characters_resolve_by_name_for_every_command():
     assert profile_path("retribution_paladin_mop") == PROFILE_DIR / "retribution_paladin_mop.simc"
     assert profile_path(None).name == "retribution_paladin_default.simc"
     assert profile_path("no/such/file.simc") == Path("no/such/file.simc")   # left for the reader's error
+
+
+def test_paired_evaluation_plays_the_mists_character_with_its_own_kit():
+    from train.evaluate import evaluate
+
+    (result,) = evaluate({}, fights=["patchwerk:30"], episodes=2, profile=load_profile("retribution_paladin_mop"))
+    assert result.results["apl"]["dps"]["n"] == 2 and result.results["apl"]["dps"]["mean"] > 50_000
