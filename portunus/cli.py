@@ -161,8 +161,7 @@ def sim_command(
         if policy not in POLICIES:
             raise InputError(f"--policy must be one of {', '.join(POLICIES)}, got '{policy}'")
         character = load_profile(profile)
-        env = sim.make(spec or character.spec_key, character,
-                       build_fight(fight, duration, targets, health, route, key_level),
+        env = sim.make(spec, character, build_fight(fight, duration, targets, health, route, key_level),
                        expected_value=expected_value)
         chosen = load_apl(env, apl) if apl is not None else POLICIES[policy](env)
         policy = f"apl:{apl}" if apl is not None else policy

@@ -22,11 +22,25 @@ COMPARED = [("retail_particles", "apl_retail_particles"), ("retail_particles", "
 SETTINGS = ("policy", "simulations", "belief_samples", "particles", "fight")
 
 
+def load(path: str) -> dict:
+    """One run's JSON, or exit with a line naming the file and what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            run = json.load(file)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        sys.exit(f"{path}: not a readable `portunus bench retail` JSON ({error})")
+    views = run.get("views") if isinstance(run, dict) else None
+    if (not isinstance(views, dict) or any(key not in run for key in SETTINGS + ("seed",)) or not all(
+            isinstance(v, dict) and isinstance(v.get("episode_damage"), list) for v in views.values())):
+        sys.exit(f"{path}: not a `portunus bench retail` JSON (needs {', '.join(SETTINGS)}, seed, views)")
+    return run
+
+
 def main(paths: list[str]) -> None:
-    runs = [json.load(open(path)) for path in paths]
+    runs = [load(path) for path in paths]
     for run, path in zip(runs[1:], paths[1:]):
-        if any(run[key] != runs[0][key] for key in SETTINGS):
-            sys.exit(f"{path}: other settings than {paths[0]} ({', '.join(SETTINGS)} must match)")
+        if any(run[key] != runs[0][key] for key in SETTINGS) or set(run["views"]) != set(runs[0]["views"]):
+            sys.exit(f"{path}: other settings or views than {paths[0]} ({', '.join(SETTINGS)} must match)")
     if len({run["seed"] for run in runs}) != len(runs):
         sys.exit("two runs share a seed: their episodes would be counted twice")
     views = list(runs[0]["views"])

@@ -76,9 +76,57 @@ PROC_KEYS = CONDITION_KEYS | {
 MODIFIER_KEYS = {"talent", "not_talent", "spell_id", "ability", "spell", "buff", "debuff", "proc",
                  "auto_attack", "spec"}
 MODIFIER_OPS = ("add", "multiply", "set", "append")
-RAID_BUFF_KEYS = {"attack_power_multiplier", "primary_multiplier", "crit", "haste_multiplier", "mastery_rating",
-                  "mastery_points", "versatility", "strikes_per_swing"}
-ENEMY_KEYS = {"armor_reduction", "physical_taken", "magic_taken"}
+# The numbers a game's settings may take (beyond them no character or enemy exists).
+RAID_BUFF_BOUNDS = {"attack_power_multiplier": (0.5, 3.0), "primary_multiplier": (0.5, 3.0), "crit": (0.0, 1.0),
+                    "haste_multiplier": (0.5, 3.0), "mastery_rating": (0.0, 1e6), "mastery_points": (0.0, 100.0),
+                    "versatility": (0.0, 1.0), "strikes_per_swing": (1.0, 3.0)}
+ENEMY_BOUNDS = {"armor_reduction": (0.0, 0.95), "physical_taken": (0.1, 10.0), "magic_taken": (0.1, 10.0)}
+SPEC_NUMBER_BOUNDS = {"base_attack_power": (0.0, 1e6), "weapon_power_coefficient": (0.0, 100.0),
+                      "attack_power_per_weapon_dps": (0.1, 100.0)}
+
+
+def _bounded(value, bounds: tuple[float, float], where: str, key: str, text: str, path: str) -> float:
+    low, high = bounds
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not low <= value <= high):
+        raise InputError(f"{where} {key} must be a number {low:g}..{high:g}, got {value!r}", path, line_of(text, key))
+    return float(value)
+
+
+def _check_game_settings(data: dict, settings: dict, text: str, path: str) -> None:
+    """What differs between games (sim.stats, sim.fights, the addon): the `[raid_buffs]` and
+    `[enemy]` tables (into `settings`), the weapon's share of attack power, the client, the
+    talent tiers. Known keys and numbers in range only."""
+    from portunus.profile import GAMES
+
+    for section, bounds in (("raid_buffs", RAID_BUFF_BOUNDS), ("enemy", ENEMY_BOUNDS)):
+        if section not in data:
+            continue
+        table = data[section]
+        if not isinstance(table, dict):
+            raise InputError(f"[{section}] must be a table", path, line_of(text, section))
+        for key, value in table.items():
+            if key not in bounds:
+                raise InputError(f"[{section}] unknown key '{key}'{closest(key, sorted(bounds))}", path,
+                                 line_of(text, f"[{section}]"))
+            _bounded(value, bounds[key], f"[{section}]", key, text, path)
+        settings[section] = {key: float(value) for key, value in table.items()}
+    for key, bounds in SPEC_NUMBER_BOUNDS.items():
+        if key in settings:
+            _bounded(settings[key], bounds, "[spec]", key, text, path)
+    if "normalized_speed" in data.get("auto_attack", {}):
+        _bounded(data["auto_attack"]["normalized_speed"], (0.5, 10.0), "[auto_attack]", "normalized_speed", text, path)
+    if settings.get("game", "retail") not in GAMES:
+        raise InputError(f"[spec] game must be one of {', '.join(GAMES)}, got {settings['game']!r}", path,
+                         line_of(text, "game"))
+    if not isinstance(settings.get("secondary_diminishing_returns", True), bool):
+        raise InputError("[spec] secondary_diminishing_returns must be true or false", path,
+                         line_of(text, "secondary_diminishing_returns"))
+    tiers = settings.get("talent_tiers")
+    if tiers is not None and (not isinstance(tiers, list) or not tiers or not all(
+            isinstance(tier, list) and 1 <= len(tier) <= 3 and all(isinstance(n, str) for n in tier) for tier in tiers)):
+        raise InputError("[spec] talent_tiers must be a list of tiers, each a list of 1-3 talent names", path,
+                         line_of(text, "talent_tiers"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -493,17 +541,7 @@ def compile_spec(text: str, path: str = "<spec>", talents: Mapping[str, int] | N
     for required in ("name", "class", "spec"):
         if required not in settings:
             raise InputError(f"[spec] needs '{required}'", path, line_of(text, "[spec]"))
-    # A game's raid buffs and enemies (sim.stats, sim.fights): tables of numbers, known keys only.
-    for section, keys in (("raid_buffs", RAID_BUFF_KEYS), ("enemy", ENEMY_KEYS)):
-        if section in data:
-            table = data[section]
-            for key, value in (table.items() if isinstance(table, dict) else [(section, table)]):
-                if key not in keys:
-                    raise InputError(f"[{section}] unknown key '{key}'{closest(key, sorted(keys))}", path,
-                                     line_of(text, f"[{section}]"))
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise InputError(f"[{section}] {key} must be a number", path, line_of(text, key))
-            settings[section] = {key: float(value) for key, value in table.items()}
+    _check_game_settings(data, settings, text, path)
     if not reader.abilities:
         raise InputError("a spec needs at least one [[ability]]", path)
 

@@ -69,6 +69,13 @@ def item_table() -> dict[str, dict]:
     return tomllib.loads(ITEMS_FILE.read_text(encoding="utf-8"))["item"]
 
 
+def check_profile_spec(profile: CharacterProfile, spec_name: str) -> None:
+    """A character plays only its own game's spec file (`profile.spec_key`)."""
+    if profile.spec_key != spec_name:
+        raise InputError(f"profile is a {profile.spec} {profile.class_name} (spec file {profile.spec_key}), but the "
+                         f"spec is {spec_name}", profile.source)
+
+
 def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str, int], dict[str, dict], list[str]]:
     """(talents and flags -> rank, on-use items by slot, notes) of a character for its spec.
 
@@ -78,9 +85,7 @@ def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str
     """
     from portunus.talents import read_talents
 
-    if profile.spec_key != spec_settings["name"]:
-        raise InputError(f"profile is a {profile.spec} {profile.class_name} (spec file {profile.spec_key}), but the "
-                         f"spec is {spec_settings['name']}", profile.source)
+    check_profile_spec(profile, spec_settings["name"])
     notes: list[str] = []
     text = profile.talents.strip()
     if text in ("", "default"):
@@ -173,10 +178,7 @@ def passive_item_stats(profile: CharacterProfile) -> dict[str, float]:
 def profile_stats(spec: Spec, profile: CharacterProfile, raid_buffs: bool = True) -> PlayerStats:
     """Turn a parsed profile into stats for `spec` (compiled for this character's talents, which
     may change the stat rules: Seal of Might). Errors if the profile is for another spec."""
-    if profile.spec_key != spec.name:
-        raise InputError(
-            f"profile is a {profile.spec} {profile.class_name} (spec file {profile.spec_key}), but the spec is "
-            f"{spec.name}", profile.source)
+    check_profile_spec(profile, spec.name)
     s = spec.settings
     per = s["rating_per_percent"]
     extra = passive_item_stats(profile)

@@ -208,3 +208,7 @@ def test_retail_runs_of_different_seeds_pool_into_more_pairs(tmp_path):
     assert same_seed.returncode != 0 and "share a seed" in same_seed.stderr
     other = subprocess.run(script + [a, run(2, [1.0], [1.0], simulations=64)], capture_output=True, text=True)
     assert other.returncode != 0 and "other settings" in other.stderr
+    (tmp_path / "binary.json").write_bytes(b"\x00\xff\xfe")
+    for bad in (str(tmp_path / "missing.json"), str(tmp_path / "binary.json")):
+        refused = subprocess.run(script + [a, bad], capture_output=True, text=True)
+        assert refused.returncode != 0 and refused.stderr.startswith(bad) and "Traceback" not in refused.stderr

@@ -259,3 +259,29 @@ def test_paired_evaluation_plays_the_mists_character_with_its_own_kit():
 
     (result,) = evaluate({}, fights=["patchwerk:30"], episodes=2, profile=load_profile("retribution_paladin_mop"))
     assert result.results["apl"]["dps"]["n"] == 2 and result.results["apl"]["dps"]["mean"] > 50_000
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("armor_reduction = 0.3209", "armor_reduction = nan", "[enemy] armor_reduction must be a number 0..0.95"),
+    ("armor_reduction = 0.3209", "armor_reduction = 1.5", "[enemy] armor_reduction must be a number 0..0.95"),
+    ("haste_multiplier = 1.10 ", "haste_multiplier = -1.0 ", "[raid_buffs] haste_multiplier must be a number"),
+    ("mastery_rating = 3000.0", 'mastery_rating = "lots"', "[raid_buffs] mastery_rating must be a number"),
+    ("crit = 0.05 ", "critical = 0.05 ", "[raid_buffs] unknown key 'critical'"),
+    ("attack_power_per_weapon_dps = 14.0", "attack_power_per_weapon_dps = 0.0",
+     "[spec] attack_power_per_weapon_dps must be a number 0.1..100"),
+    ("base_attack_power = 250.0", "base_attack_power = inf", "[spec] base_attack_power must be a number"),
+    ('game = "mop_classic"', 'game = "wotlk"', "[spec] game must be one of retail, mop_classic"),
+    ("normalized_speed = 3.3 ", "normalized_speed = 1e9 ", "[auto_attack] normalized_speed must be a number 0.5..10"),
+    ("secondary_diminishing_returns = false", 'secondary_diminishing_returns = "no"',
+     "[spec] secondary_diminishing_returns must be true or false"),
+    ('talent_tiers = [\n  ["speed_of_light"', 'talent_tiers = [\n  [1, "x"], ["speed_of_light"',
+     "[spec] talent_tiers must be a list of tiers"),
+])
+def test_bad_game_settings_are_one_line_errors_naming_the_key(old, new, message):
+    from sim.spec import compile_spec
+
+    text = (Path(sim.__file__).parent / "specs" / "retribution_paladin_mop.toml").read_text()
+    assert old in text
+    with pytest.raises(InputError) as error:
+        compile_spec(text.replace(old, new), "mop.toml")
+    assert message in str(error.value) and "\n" not in str(error.value)

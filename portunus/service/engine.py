@@ -130,16 +130,14 @@ class PlanningEngine:
         from sim.belief import buff_uptime, has_hidden, sample_belief_fields
         from sim.snapshot import snapshot_fields
 
-        if self.config.belief_samples > 1 and has_hidden(snapshot):
-            prior = buff_uptime(self.env)
-            if session is not None and self.config.belief_particles > 0:
-                followed, lock = self._followed(session)
-                with lock:                        # one session's snapshots are followed one at a time
-                    fields = followed.fields(snapshot, self.config.belief_samples, buff_prior=prior)
-            else:
-                fields = sample_belief_fields(self.env, snapshot, self.config.belief_samples, seed=snapshot.frame,
-                                              buff_prior=prior)
-            return Belief(tuple(fields))
+        samples = self.config.belief_samples
+        if self.follows(snapshot, session):
+            followed, lock = self._followed(session)
+            with lock:                            # one session's snapshots are followed one at a time
+                return Belief(tuple(followed.fields(snapshot, samples, buff_prior=buff_uptime(self.env))))
+        if samples > 1 and has_hidden(snapshot):
+            return Belief(tuple(sample_belief_fields(self.env, snapshot, samples, seed=snapshot.frame,
+                                                     buff_prior=buff_uptime(self.env))))
         return snapshot_fields(self.env, snapshot)
 
     def _followed(self, session: str):
@@ -180,7 +178,7 @@ class PlanningEngine:
 
     def _warm_sessions(self) -> None:
         """Compile the sessions' copies (their step and legality) before serving: a throwaway
-        session follows two retail-combat snapshots of a short fight."""
+        session follows the first retail-combat snapshots of a fight."""
         from sim.apl import load_apl
         from sim.belief import has_hidden
         from sim.retail import retail_snapshot
