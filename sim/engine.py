@@ -70,16 +70,18 @@ def iota(size: int, rank: int) -> jax.Array:
     return jnp.arange(size).reshape((size,) + (1,) * rank)
 
 
-MATERIALIZE_MIN_BATCH = 16  # below this, the extra fusions cost more than they save
+MATERIALIZE_MIN_BATCH = 16  # batch-last batches below this: the extra fusions cost more than they save
 
 
 def materialize(tree, state: State):
     """Values XLA should compute once and store, not recompute inside every fusion
     that reads them (it duplicates cheap elementwise chains into each consumer, and
-    into every element of a broadcast). A reduction is a fusion root, so a sum over
-    a two-long axis with zeros stores the value. Exact: x + 0 == x. Only for batches
-    in the batch-last layout: one state (or `jax.vmap`) keeps XLA's own choice."""
-    if batch_rank(state) == 0 or math.prod(state.time.shape) < MATERIALIZE_MIN_BATCH:
+    into every element of a broadcast: under `jax.vmap` a proc roll's hash ran ~30
+    times per proc). A reduction is a fusion root, so a sum over a two-long axis with
+    zeros stores the value. Exact: x + 0 == x. Per-fight code (one state, or under
+    `jax.vmap`, the batched path) always stores; a batch-last batch only from
+    `MATERIALIZE_MIN_BATCH` fights on. Measured in docs/simulator.md ("Speed on CPU")."""
+    if 0 < batch_rank(state) and math.prod(state.time.shape) < MATERIALIZE_MIN_BATCH:
         return tree
 
     def cut(x):
@@ -303,6 +305,12 @@ def debuff_taken_multiplier(state: State, spec: Spec, affects: jax.Array, column
     return jnp.prod(jnp.where(active & (affects > 0.5)[None, :], taken[None, :], 1.0), axis=1)
 
 
+def crit_multiplier(state: State, spec: Spec, bonus: jax.Array | float = 0.0) -> jax.Array:
+    """A critical hit's damage multiplier: the spec's (2.0) plus a source's `bonus`, times the
+    character's own scale (Eyes of the Eagle)."""
+    return (spec_tables(state, spec).crit_damage_multiplier + bonus) * state.stats.crit_damage_scale
+
+
 def crit_factor(roll: jax.Array, chance: jax.Array, multiplier: jax.Array, expected_value: bool) -> jax.Array:
     """Crit damage factor: expected in expected-value mode, else `multiplier` on a roll under the chance."""
     if expected_value:
@@ -336,16 +344,22 @@ def legal_action_mask(state: State, spec: Spec, fight: FightTables) -> jax.Array
     below = jnp.sum(jnp.where(primary, fraction, 0.0), axis=0) < t.usable_below_health
     condition_ok = ~t.has_usable_condition | (has_target & below) | with_buff
     untargeted = base & ((t.target_mode == 0) | has_target) & condition_ok
-    # Targeted abilities, per enemy slot [K, A].
+    base, untargeted, with_buff = materialize((base, untargeted, with_buff), state)  # sliced per ability below
+    # Targeted abilities, per enemy slot [K], one ability at a time: a [K, A] table sliced per
+    # ability was recomputed whole in every slice's fusion (9.4 k -> flops per fight).
     slots = spec.target_slots
     slot_eligible = to_slots(eligible, slots)
-    slot_below = to_slots(fraction, slots)[:, None] < t.usable_below_health[None, :]
-    slot_ok = (slot_eligible[:, None] & (~t.has_usable_condition[None, :] | slot_below | with_buff[None, :])
-               & base[None, :])
+    slot_fraction = to_slots(fraction, slots)
+    conditional = np.asarray(spec.tables.has_usable_condition)
     parts = []
     for ability, targeted in enumerate(spec.ability_targeted):
-        aimed = targeted and slots > 1  # with one slot, the one action is "on the current target"
-        parts.append(slot_ok[:, ability] if aimed else untargeted[ability][None])
+        if not (targeted and slots > 1):  # with one slot, the one action is "on the current target"
+            parts.append(untargeted[ability][None])
+            continue
+        ok = slot_eligible & base[ability]
+        if conditional[ability]:  # static
+            ok = ok & ((slot_fraction < t.usable_below_health[ability]) | with_buff[ability])
+        parts.append(ok)
     parts.append(jnp.ones((1,) + base.shape[1:], bool))
     mask = jnp.concatenate(parts)
     if spec.hooks.legal_mask is not None:
@@ -354,17 +368,26 @@ def legal_action_mask(state: State, spec: Spec, fight: FightTables) -> jax.Array
 
 
 # ----------------------------------------------------------------- damage bookkeeping
-def deal_damage(state: State, spec: Spec, player: jax.Array, sources: jax.Array,
+def deal_damage(state: State, spec: Spec, player: jax.Array, sources: jax.Array | range,
                 group: jax.Array | None = None) -> State:
     """Apply the player's damage `player` [K, E] from the K damage sources that the
-    one-hot rows `sources` [K, S] name, and the rest of the group's `group` [E].
+    one-hot rows `sources` [K, S] name (or, static, the consecutive source indices of a
+    `range`), and the rest of the group's `group` [E].
 
     Overkill is removed per enemy in proportion to each source's share, so the
     player's damage plus the group's always equals the health removed. Only the
     sources that can deal damage in this phase are passed: a dense [S, E] matrix
-    would be recomputed row by row in every XLA fusion that reads it.
+    would be recomputed row by row in every XLA fusion that reads it. A static range
+    adds into its slice directly (a one-hot [K, S] was stored per fight under vmap).
     """
     t = spec_tables(state, spec)
+    if isinstance(sources, range):
+        assert sources.step == 1 and len(sources) == player.shape[0]
+        num_sources = spec.tables.source_multiplier.shape[0]
+        sources_physical = np.asarray(spec.tables.source_physical)[sources.start:sources.stop]
+        physical = jnp.asarray(sources_physical).reshape((-1,) + (1,) * batch_rank(state))
+    else:
+        physical = jnp.any(sources & t.source_physical[None, :], axis=1)
     total = jnp.sum(player, axis=0)
     if group is not None:
         total = total + group
@@ -374,13 +397,18 @@ def deal_damage(state: State, spec: Spec, player: jax.Array, sources: jax.Array,
     effective = player * scale[None, :]
     by_source = materialize(jnp.sum(effective, axis=1), state)  # [K]
     # Debuffs that store a share of the player's non-physical damage (Execution Sentence).
-    physical = jnp.any(sources & t.source_physical[None, :], axis=1)
     magic = jnp.sum(jnp.where(physical[:, None], 0.0, effective), axis=0)
     store = (state.debuff_remaining > 0) * t.debuff_accumulate_fraction[None, :]
+    if isinstance(sources, range):
+        parts = [state.damage_by_source[:sources.start], state.damage_by_source[sources.start:sources.stop] + by_source,
+                 state.damage_by_source[sources.stop:num_sources]]
+        by_source_total = jnp.concatenate([p for p in parts if p.shape[0]])
+    else:
+        by_source_total = state.damage_by_source + jnp.sum(jnp.where(sources, by_source[:, None], 0.0), axis=0)
     state = state.replace(
         enemy_health=health,
         enemy_alive=state.enemy_alive & (health > 0),
-        damage_by_source=state.damage_by_source + jnp.sum(jnp.where(sources, by_source[:, None], 0.0), axis=0),
+        damage_by_source=by_source_total,
         damage_done=state.damage_done + jnp.sum(by_source, axis=0),
         debuff_value=state.debuff_value + store * magic[:, None],
     )
@@ -461,12 +489,19 @@ def consume_debuff_stacks(state: State, hits: jax.Array) -> State:
 
 
 def ability_row(spec: Spec, ability: jax.Array) -> dict[str, jax.Array]:
-    """Everything about the ability with index `ability` (zeros for the wait action), fetched
-    with one one-hot masked sum over the packed rows: batched gathers (and tiny batched matrix
-    products) are slow on CPU, an elementwise reduction fuses with its neighbours."""
+    """Everything about the ability with index `ability` (zeros for the wait action): the
+    packed row. Per fight (and so under `jax.vmap`) a row gather from the constant table: a
+    one-hot masked sum there costs abilities x fields per fight (action_duration 3.8 -> 1.1 ms
+    at batch 4096). In the batch-last layout the masked sum, which fuses with its neighbours
+    where batched gathers are slow."""
     rank = jnp.ndim(ability)
-    hot = iota(spec.num_abilities, rank) == ability
-    packed = jnp.sum(jnp.where(hot[:, None], batched(spec.tables, rank).ability_rows, 0.0), axis=0)
+    rows = spec.tables.ability_rows
+    if rank == 0:
+        padded = jnp.concatenate([rows, jnp.zeros((1, rows.shape[1]), rows.dtype)])  # the wait action's zeros
+        packed = padded[jnp.clip(ability, 0, spec.num_abilities)]
+    else:
+        hot = iota(spec.num_abilities, rank) == ability
+        packed = jnp.sum(jnp.where(hot[:, None], batched(spec.tables, rank).ability_rows, 0.0), axis=0)
     fields = {}
     for name, (start, stop) in spec.ability_layout.items():
         fields[name] = packed[start] if stop - start == 1 else packed[start:stop]
@@ -603,7 +638,7 @@ def deal_spells(state: State, spec: Spec, spells: jax.Array, target: jax.Array, 
     base = A + 1 + D
     multiplier = context["multiplier"][base:]
     chance = jnp.clip(context["crit"] + t.source_crit_bonus[base:], 0.0, 1.0)
-    crit_damage = t.crit_damage_multiplier + t.source_crit_damage_bonus[base:]
+    crit_damage = crit_multiplier(state, spec, t.source_crit_damage_bonus[base:])
     roll = (0.0 if expected_value else
             keyed_uniform(state, STREAM_SPELL, iota(chance.shape[0], rank), state.spell_count))
     crits = crit_factor(roll, chance, crit_damage, expected_value)
@@ -621,8 +656,7 @@ def deal_spells(state: State, spec: Spec, spells: jax.Array, target: jax.Array, 
     consumes = t.debuff_consumed_by[:, base:]  # [D, T]
     hits = jnp.any((weights[None, :, :] > 0) & (spells > 0)[None, :, None] & (consumes[:, :, None] > 0.5), axis=1)
     state = consume_debuff_stacks(state, jnp.swapaxes(hits, 0, 1) & (state.debuff_stacks > 0))
-    sources = iota(t.source_multiplier.shape[0], rank)[None, :] == (base + iota(spells.shape[0], rank))[:, None]
-    state = deal_damage(state, spec, damage, sources)
+    state = deal_damage(state, spec, damage, range(base, base + spells.shape[0]))
     applied = jnp.any((spells > 0)[:, None] & t.spell_applies_debuff, axis=0)  # [D]
     hit_any = jnp.any((weights > 0) & (spells > 0)[:, None], axis=0)  # [E]
     state = apply_debuffs(state, spec, hit_any, applied[None, :] & (hit_any[:, None]), 1.0,
@@ -709,7 +743,7 @@ def use_ability(state: State, action: jax.Array, spec: Spec, fight: FightTables,
     stat_multiplier = source_multiplier(state, spec, fight, damage_buffs)[:num_abilities]
     multiplier = jnp.sum(jnp.where(hot, stat_multiplier, 0.0), axis=0)
     chance = jnp.clip(crit_chance(state, spec) + ability["crit_bonus"], 0.0, 1.0)
-    crit_damage = t.crit_damage_multiplier + ability["crit_damage_bonus"]
+    crit_damage = crit_multiplier(state, spec, ability["crit_damage_bonus"])
     casts_before = jnp.sum(jnp.where(hot, state.casts[:num_abilities], 0), axis=0)
     roll = (jnp.zeros(eligible.shape) if expected_value else
             keyed_uniform(state, STREAM_CAST, ability_index, casts_before, iota(eligible.shape[0], rank)))
@@ -831,7 +865,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     if has_flat_damage(spec, "debuff_damage_per_stack"):  # static: a tick per stack (Censure)
         tick_hits = ticks * jnp.where(t.debuff_damage_per_stack[None, :], state.debuff_stacks, 1)
     periodic = (tick_hits * state.debuff_value * debuff_multiplier[None, :] * taken
-                * crit_factor(tick_roll, chance, t.crit_damage_multiplier, expected_value))
+                * crit_factor(tick_roll, chance, crit_multiplier(state, spec), expected_value))
 
     # Debuffs that expire now: a blast on every eligible enemy, plus the stored damage on its target.
     expiring = on & (state.debuff_remaining <= dt + EPSILON)
@@ -839,7 +873,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     blast_count = jnp.sum(expiring & (t.debuff_expire_coefficient > 0)[None, :], axis=0)  # [D]
     blast = (eligible[:, None] * blast_count[None, :] * (t.debuff_expire_coefficient * debuff_power)[None, :]
              * debuff_multiplier[None, :] * taken
-             * crit_factor(blast_roll, chance, t.crit_damage_multiplier, expected_value))
+             * crit_factor(blast_roll, chance, crit_multiplier(state, spec), expected_value))
     stored = jnp.where(expiring & (t.debuff_accumulate_fraction > 0)[None, :], state.debuff_value, 0.0)
     debuff_damage = periodic + blast + stored  # [E, D]
 
@@ -860,7 +894,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     per_swing = weapon_hit(state, spec, ap, state.stats.weapon_speed) * multiplier[A] * weapon_swings
     auto_taken = debuff_taken_multiplier(state, spec, t.debuff_affects[:, A].astype(jnp.float32))
     autos = (primary * swings * per_swing * auto_taken
-             * crit_factor(auto_roll, auto_chance, t.crit_damage_multiplier + t.source_crit_damage_bonus[A],
+             * crit_factor(auto_roll, auto_chance, crit_multiplier(state, spec, t.source_crit_damage_bonus[A]),
                            expected_value))
     every = t.auto_attack_gain_every
     gains = (state.swing_count + swings.astype(jnp.int32)) // every - state.swing_count // every
@@ -868,8 +902,6 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
     pull_hot = iota(fight.group_dps.shape[0], rank) == state.pull_index
     group = eligible * jnp.sum(jnp.where(pull_hot, f.group_dps, 0.0), axis=0) * dt
     player = jnp.concatenate([autos[None, :], jnp.swapaxes(debuff_damage, 0, 1)])  # sources A..A+D
-    num_sources = spec.tables.source_multiplier.shape[0]
-    timed_sources = batched(jnp.asarray(np.eye(num_sources, dtype=bool)[A:A + 1 + len(spec.debuff_names)]), rank)
 
     # Periodic buffs (a hammer every 2 s while it lasts) deal spells.
     buff_on = buff_active(state)
@@ -896,7 +928,7 @@ def advance(state: State, spec: Spec, fight: FightTables, dt: jax.Array, expecte
         tick_count=state.tick_count + jnp.sum(ticks + expiring, axis=0).astype(jnp.int32),
         resources=jnp.clip(state.resources + gains.astype(jnp.float32) * t.auto_attack_gain, 0.0, t.resource_max),
     )
-    state = deal_damage(state, spec, player, timed_sources, group)
+    state = deal_damage(state, spec, player, range(A, A + 1 + len(spec.debuff_names)), group)
     state = state.replace(
         debuff_remaining=debuff_left,
         debuff_value=jnp.where(debuff_left > 0, state.debuff_value, 0.0),

@@ -25,9 +25,14 @@ MAX_ENEMIES_PER_PULL = 20
 # SimC's default raid debuffs on the enemy ("optimal_raid=1"): Mystic Touch 113746#1 +5 %
 # physical damage taken, Chaos Brand 1490#1 +3 % magic damage taken.
 MYSTIC_TOUCH, CHAOS_BRAND = 1.05, 1.03
+# Hunter's Mark, also on in SimC's default raid (sim.cpp `overrides.hunters_mark = optimal_raid`):
+# 259556#1 Modify Damage Taken% +3, every school; in Midnight no health condition
+# (player.cpp composite_player_vulnerability; SpellDataDump/hunter.txt @5eacc562, 12.0.5).
+HUNTERS_MARK = 1.03
 # A retail max-level enemy and SimC's default raid debuffs; a spec file's `[enemy]` table
 # replaces them for its game (Mists of Pandaria: a level 93 boss's armor, its raid debuffs).
-RETAIL_ENEMY = {"armor_reduction": 0.30, "physical_taken": MYSTIC_TOUCH, "magic_taken": CHAOS_BRAND}
+RETAIL_ENEMY = {"armor_reduction": 0.30, "physical_taken": MYSTIC_TOUCH * HUNTERS_MARK,
+                "magic_taken": CHAOS_BRAND * HUNTERS_MARK}
 # Health of the target of a fixed-time fight: out of reach, and bookkeeping only, since
 # its health percent follows time (float32 cannot resolve single hits against it).
 FIXED_TIME_HEALTH = 1.0e12
@@ -63,7 +68,7 @@ class Fight:
     pull_is_boss: tuple[bool, ...] = ()
     key_level: int = 0
     enemy_forces_note: str = ""
-    raid_debuffs: bool = True       # SimC's default raid: Mystic Touch and Chaos Brand on every enemy
+    raid_debuffs: bool = True       # SimC's default raid: Mystic Touch, Chaos Brand, Hunter's Mark on every enemy
     bloodlust_at: float | None = None   # seconds into the fight (None: never, or by pull)
     pull_bloodlust: tuple[bool, ...] = ()   # Bloodlust when these pulls are engaged
 

@@ -64,9 +64,34 @@ def rating_to_percent(rating: float, rating_per_percent: float, diminishing: boo
 
 
 @functools.lru_cache(maxsize=1)
+def _items_file() -> dict[str, dict]:
+    return tomllib.loads(ITEMS_FILE.read_text(encoding="utf-8"))
+
+
 def item_table() -> dict[str, dict]:
     """The items and consumables file (sim/data/items.toml), keyed by SimC's item name."""
-    return tomllib.loads(ITEMS_FILE.read_text(encoding="utf-8"))["item"]
+    return _items_file()["item"]
+
+
+def enchant_table() -> dict[str, dict]:
+    """The enchants of sim/data/items.toml, keyed by SimC's enchant id (as text)."""
+    return _items_file().get("enchant", {})
+
+
+def item_enchants(profile: CharacterProfile) -> tuple[list[dict], list[str]]:
+    """(the data of each known enchant on the profile's items, notes on the unknown ones)."""
+    known, found, notes = enchant_table(), [], []
+    for item in profile.items:
+        enchant = item.options.get("enchant_id")
+        if enchant is None:
+            continue
+        if not enchant.isdigit():
+            raise InputError(f"{item.slot}: enchant_id must be a number, got '{enchant}'", profile.source, item.line)
+        if enchant in known:
+            found.append(known[enchant])
+        else:
+            notes.append(f"{item.slot} enchant {enchant} has no data in sim/data/items.toml: not simulated")
+    return found, notes
 
 
 def check_profile_spec(profile: CharacterProfile, spec_name: str) -> None:
@@ -127,6 +152,7 @@ def loadout(spec_settings: Mapping, profile: CharacterProfile) -> tuple[dict[str
         elif data.get("use"):
             talents[item.slot] = 1
             items[item.slot] = dict(data, name=name)
+    notes += item_enchants(profile)[1]
     for name in profile.external_buffs:
         if name not in flags:
             raise InputError(f"external_buffs: '{name}' is not an external buff this spec models"
@@ -160,15 +186,13 @@ def tier_talents(text: str, tiers: list[list[str]], profile: CharacterProfile) -
 
 
 def passive_item_stats(profile: CharacterProfile) -> dict[str, float]:
-    """Stats from passive trinkets and consumables (flask, food, weapon oil), by STAT_NAMES."""
+    """Stats from passive trinkets, consumables (flask, food, weapon oil) and enchants, by STAT_NAMES."""
     totals = dict.fromkeys(STAT_NAMES, 0.0)
     known = item_table()
     names = [item.name for item in profile.items if item.slot in ("trinket1", "trinket2")]
     names += [n for n in profile.consumables.values() if n]
-    for name in names:
-        data = known.get(name)
-        if data is None or data.get("use"):
-            continue
+    passive = [known[name] for name in names if name in known and not known[name].get("use")]
+    for data in passive + [e for e in item_enchants(profile)[0] if "stat" in e]:
         totals[data["stat"]] += float(data["amount"])
         for stat, amount in data.get("extra", {}).items():
             totals[stat] += float(amount)
@@ -211,6 +235,7 @@ def profile_stats(spec: Spec, profile: CharacterProfile, raid_buffs: bool = True
         weapon_dps=weapon_dps, weapon_speed=weapon_speed,
         strikes_per_swing=buffs["strikes_per_swing"],
         primary_to_attack_power=primary_multiplier * shout,
+        crit_damage_scale=math.prod(1.0 + e.get("crit_damage", 0.0) for e in item_enchants(profile)[0]),
     )
     for name, value in values.items():
         if not math.isfinite(value):

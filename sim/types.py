@@ -51,6 +51,7 @@ class PlayerStats:
     weapon_speed: jax.Array      # f32[] unhasted swing time, seconds
     strikes_per_swing: jax.Array  # f32[] 1, or more when swings may strike again (Skyfury: 1.2)
     primary_to_attack_power: jax.Array  # f32[] attack power per point of primary stat from buffs (potion, trinket)
+    crit_damage_scale: jax.Array  # f32[] every critical hit's damage multiplier times this (Eyes of the Eagle)
 
 
 @struct.dataclass
