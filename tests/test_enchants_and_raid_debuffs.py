@@ -78,3 +78,22 @@ def test_shipped_characters_carry_their_enchants():
     for name in ("retribution_paladin_default", "retribution_paladin_herald"):
         stats = profile_stats(sim.load_spec("retribution_paladin"), load_profile(profile_path(name)))
         assert float(stats.crit_damage_scale) == pytest.approx(1.0125 ** 2)
+
+
+def test_eyes_of_the_eagle_scales_ticks_and_swings_too(test_profile):
+    """The periodic and auto-attack paths read the same crit multiplier as casts do."""
+    def play(profile):
+        env = make_test_env(profile)
+        state = act(env, env.init(jax.random.key(0)), "blade_of_justice")
+        while float(state.time) < 10.0:
+            state = act(env, state, "wait")
+        return env, state
+
+    plain_env, plain = play(test_profile)
+    env, enchanted_state = play(enchanted(RINGS))
+    ratio = (1.0 + 0.05 * (2.0 * 1.0125 ** 2 - 1.0)) / (1.0 + 0.05 * (2.0 - 1.0))
+    for source in ("expurgation_debuff", "auto_attack"):
+        index = env.spec.source_names.index(source)
+        assert float(plain.damage_by_source[index]) > 0
+        assert float(enchanted_state.damage_by_source[index] / plain.damage_by_source[index]) == pytest.approx(
+            ratio, rel=1e-5), source
