@@ -111,31 +111,47 @@ class Env:
     def terminated(self, state: State) -> jax.Array:
         return state.terminated
 
+    def observation_head(self, state: State) -> dict[str, jax.Array]:
+        """The observation's first, named entries: the fight and the character as a whole."""
+        f = self.fight_tables
+        num_pulls = self.fight.num_pulls
+        pull_total = jnp.maximum(jnp.sum(state.enemy_max_health), 1.0)
+        next_pull = jnp.minimum(state.pull_index + 1, num_pulls - 1)
+        has_next = state.pull_index < num_pulls - 1
+        # What is coming, for holding cooldowns: the next pull's size against this one's, and
+        # Bloodlust still to come (by time, or on a later pull). Search reads these in the model.
+        next_size = jnp.where(has_next, jnp.sum(f.pull_health[next_pull]) / pull_total, 0.0)
+        lust_pending = ~state.bloodlust_used & (f.bloodlust_time >= 0)
+        lust_on_later_pull = ~state.bloodlust_used & jnp.any(
+            f.pull_bloodlust & (jnp.arange(num_pulls) > state.pull_index))
+        return {
+            "time": state.time / f.time_limit,
+            "time_left": 1.0 - state.time / f.time_limit,
+            "enemies_alive": jnp.sum(state.enemy_alive) / state.enemy_alive.shape[0],
+            "log_health": jnp.log1p(jnp.sum(state.enemy_health)) / 30.0,
+            "pull_health": jnp.sum(state.enemy_health) / pull_total,
+            "pull": state.pull_index / jnp.maximum(num_pulls - 1, 1),
+            "next_travel": jnp.where(has_next, f.pull_travel[next_pull] / 60.0, 0.0),
+            "next_pull_size": next_size / (1.0 + next_size),   # 0.5: as large as this pull
+            "bloodlust_soon": jnp.where(lust_pending,
+                                        jnp.exp(-jnp.maximum(f.bloodlust_time - state.time, 0.0) / 60.0), 0.0),
+            "bloodlust_on_later_pull": lust_on_later_pull.astype(jnp.float32),
+            "haste": engine.haste_factor(state, self.spec) - 1.0,
+            "crit": engine.crit_chance(state, self.spec),
+            "attack_power": state.stats.attack_power / 2000.0,
+            "mastery": state.stats.mastery_points / 50.0,
+            "versatility": state.stats.versatility,
+            "swing": state.swing_remaining / jnp.maximum(state.stats.weapon_speed, 1e-3),
+        }
+
     def observation(self, state: State) -> jax.Array:
         """A flat float32 vector for networks; every entry is scaled to about 0..1."""
         t, f = self.spec.tables, self.fight_tables
-        num_pulls = self.fight.num_pulls
         cooldown = jnp.maximum(jnp.where(t.cooldown_hasted, t.cooldown / engine.haste_factor(state, self.spec),
                                          t.cooldown), 1e-3)
         health = engine.health_fraction(state, f)
-        pull_total = jnp.maximum(jnp.sum(state.enemy_max_health), 1.0)
-        next_travel = f.pull_travel[jnp.minimum(state.pull_index + 1, num_pulls - 1)]
         parts = [
-            jnp.stack([
-                state.time / f.time_limit,
-                1.0 - state.time / f.time_limit,
-                jnp.sum(state.enemy_alive) / state.enemy_alive.shape[0],
-                jnp.log1p(jnp.sum(state.enemy_health)) / 30.0,
-                jnp.sum(state.enemy_health) / pull_total,
-                state.pull_index / jnp.maximum(num_pulls - 1, 1),
-                jnp.where(state.pull_index < num_pulls - 1, next_travel / 60.0, 0.0),
-                engine.haste_factor(state, self.spec) - 1.0,
-                engine.crit_chance(state, self.spec),
-                state.stats.attack_power / 2000.0,
-                state.stats.mastery_points / 50.0,
-                state.stats.versatility,
-                state.swing_remaining / jnp.maximum(state.stats.weapon_speed, 1e-3),
-            ]),
+            jnp.stack(list(self.observation_head(state).values())),
             state.resources / t.resource_max,
             state.charges / t.max_charges,
             jnp.clip(state.recharge / cooldown, 0.0, 1.0),

@@ -76,3 +76,24 @@ def test_simple_policy_beats_random(env):
         assert float(simple.damage_done.mean()) > 1.1 * float(random.damage_done.mean())
     else:
         assert float(simple.time.mean()) < float(random.time.mean())
+
+
+def test_observation_says_what_is_coming():
+    """Holding cooldowns needs to see Bloodlust and the next pull before they arrive."""
+    late = sim.make(fight=sim.patchwerk(duration=300.0, bloodlust_at=90.0))
+    state = late.init(jax.random.key(0))
+    head = late.observation_head(state)
+    np.testing.assert_allclose(late.observation(state)[:len(head)], jnp.stack(list(head.values())))
+    np.testing.assert_allclose(head["bloodlust_soon"], np.exp(-1.5), rtol=1e-6)
+    assert float(head["bloodlust_on_later_pull"]) == 0.0 and float(head["next_pull_size"]) == 0.0
+    lusted = late.observation_head(state.replace(time=jnp.float32(95.0), bloodlust_used=jnp.bool_(True)))
+    assert float(lusted["bloodlust_soon"]) == 0.0
+    never = sim.make(fight=sim.patchwerk(duration=300.0, bloodlust_at=None))
+    assert float(never.observation_head(never.init(jax.random.key(0)))["bloodlust_soon"]) == 0.0
+
+    route = sim.load_route("hold_for_big_pull")
+    env = sim.make(fight=route)
+    head = env.observation_head(env.init(jax.random.key(0)))
+    ratio = route.pull_health[1].sum() / route.pull_health[0].sum()
+    np.testing.assert_allclose(head["next_pull_size"], ratio / (1 + ratio), rtol=1e-5)
+    assert ratio > 5   # the route's point: a far larger pull follows

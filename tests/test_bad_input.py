@@ -211,7 +211,6 @@ def test_training_config_numbers_are_finite(tmp_path, text, message):
 def _model_dir(tmp_path, info=None, info_bytes=None, params=None) -> Path:
     from train.model import DEFAULT_MODEL
 
-    DEFAULT_MODEL = DEFAULT_MODEL.parent / "retribution_paladin_before_12.0_fidelity"   # a real model's files
     folder = tmp_path / "model"
     folder.mkdir()
     shipped = json.loads((DEFAULT_MODEL / "model.json").read_text())

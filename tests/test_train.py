@@ -76,6 +76,17 @@ def test_config_file_errors_name_the_key_and_line(tmp_path):
     assert "field 'width' is 16 in the run, 32 requested" in base.mismatch(base.replace(width=32))
 
 
+@pytest.mark.parametrize("name", ["cpu.toml", "gpu.toml"])
+def test_shipped_configs_train_on_the_scenario_suite(name):
+    from train.envs import parse_fight
+    from train.scenarios import SUITE
+
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / name)
+    assert set(config.fights) == {scenario.fight for scenario in SUITE}
+    for fight in config.fights:
+        parse_fight(fight, config.slots)
+
+
 def test_tiny_run_learns_writes_and_rereads_its_checkpoint(tmp_path):
     from train.model import load_model
     from train.trainer import Trainer
@@ -314,16 +325,23 @@ def test_plot_draws_learning_curves(tmp_path):
     assert bad.returncode == 2 and "metrics.jsonl:1: not a JSON line" in bad.stderr
 
 
-def test_the_shipped_model_records_names_and_hashes_not_paths():
+def test_the_shipped_model_fits_the_simulator_and_records_names_not_paths():
     import re
 
+    import sim
+    from train.envs import parse_fight
     from train.model import DEFAULT_MODEL, load_model
+    from train.scenarios import SUITE
 
-    DEFAULT_MODEL = DEFAULT_MODEL.parent / "retribution_paladin_before_12.0_fidelity"
     model = load_model(DEFAULT_MODEL)
+    for scenario in SUITE:   # today's simulator: a retrained observation or kit must ship a new model
+        model.check_env(sim.make(fight=parse_fight(scenario.fight, model.slots)))
     for name in ("model.json", "evaluation.json"):
         text = (DEFAULT_MODEL / name).read_text()
         assert not re.search(r'"(/|~|[A-Za-z]:\\\\)', text), f"{name} records a machine path"
     exported_from = json.loads((DEFAULT_MODEL / "model.json").read_text())["exported_from"]
-    evaluated = json.loads((DEFAULT_MODEL / "evaluation.json").read_text())["settings"]["models"]["model"]
-    assert exported_from == evaluated == {"name": "cpu4", "step": 140, "params_sha256": model.params_sha256}
+    evaluation = json.loads((DEFAULT_MODEL / "evaluation.json").read_text())
+    evaluated = evaluation["settings"]["models"]["model"]   # the export, named by its own folder
+    assert exported_from == {"name": "cpu-suite", "step": 200, "params_sha256": model.params_sha256}
+    assert (evaluated["step"], evaluated["params_sha256"]) == (200, model.params_sha256)
+    assert [fight["fight"] for fight in evaluation["fights"]] == [scenario.name for scenario in SUITE]

@@ -82,6 +82,9 @@ class Model:
         if env.observation_size != self.info["observation_size"]:
             raise InputError(f"model {self.path} reads {self.info['observation_size']} observation values "
                              f"({self.slots} enemy slots); this fight gives {env.observation_size}")
+        if env.num_actions != self.info["num_actions"]:
+            raise InputError(f"model {self.path} chooses among {self.info['num_actions']} actions; this "
+                             f"character and fight have {env.num_actions}")
 
 
 def model_info(config, env) -> dict[str, Any]:
