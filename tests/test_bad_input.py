@@ -251,6 +251,23 @@ def test_a_damaged_model_directory_is_not_a_portunus_model(tmp_path, case):
     assert error.startswith(f"{folder}: not a Portunus model: ") and message in error, error
 
 
+def test_a_model_for_another_fight_shape_is_refused_by_name():
+    import dataclasses
+
+    from train.envs import parse_fight
+    from train.model import DEFAULT_MODEL, load_model
+
+    model = load_model(DEFAULT_MODEL)
+    env = sim.make(fight=parse_fight("patchwerk:300", model.slots))
+    model.check_env(env)
+    fewer = dataclasses.replace(model, info={**model.info, "num_actions": env.num_actions - 1})
+    with pytest.raises(InputError, match=f"chooses among {env.num_actions - 1} actions; this character and "
+                                         f"fight have {env.num_actions}"):
+        fewer.check_env(env)
+    with pytest.raises(InputError, match="reads 219 observation values"):
+        model.check_env(sim.make(fight=parse_fight("patchwerk:300", 4)))
+
+
 # --- the command line: one validation path for every option and file ---------------------------------
 
 runner = CliRunner()
