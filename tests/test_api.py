@@ -1,5 +1,7 @@
 """One API test over every fight kind, as pgx runs one over every game."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -97,3 +99,6 @@ def test_observation_says_what_is_coming():
     ratio = route.pull_health[1].sum() / route.pull_health[0].sum()
     np.testing.assert_allclose(head["next_pull_size"], ratio / (1 + ratio), rtol=1e-5)
     assert ratio > 5   # the route's point: a far larger pull follows
+    assert float(head["bloodlust_on_later_pull"]) == 0.0
+    lust_later = sim.make(fight=dataclasses.replace(route, pull_bloodlust=(False, True)))
+    assert float(lust_later.observation_head(lust_later.init(jax.random.key(0)))["bloodlust_on_later_pull"]) == 1.0
