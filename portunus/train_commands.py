@@ -111,6 +111,9 @@ def finetune_command(
                                              callback=inputs.number_option(1, 10_000_000, integer=True)),
     learning_rate_scale: float = typer.Option(0.3, help="Learning rate = base's x this (0.0001-10).",
                                               callback=inputs.number_option(1e-4, 10.0)),
+    simulations: Optional[int] = typer.Option(None, help="Search simulations per self-play decision (default: the "
+                                              "base's); more cost time, not steps.",
+                                              callback=inputs.number_option(1, 4096, integer=True)),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
     episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
@@ -127,7 +130,8 @@ def finetune_command(
         config = base_config.replace(
             profiles=[str(profile.absolute())], warmstart_iterations=0,
             iterations=iterations or max(base_config.iterations // 4, 1),
-            learning_rate=base_config.learning_rate * learning_rate_scale)
+            learning_rate=base_config.learning_rate * learning_rate_scale,
+            num_simulations=simulations or base_config.num_simulations)
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

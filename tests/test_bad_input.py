@@ -316,6 +316,7 @@ def refused(args, message):
     (["overlay", "--planner-timeout", "inf"], "--planner-timeout must be a number from 0.05 to 30, got inf"),
     (["train", "--seed", "-1"], "--seed must be a whole number from 0"),
     (["finetune", "--learning-rate-scale", "nan", "--from", "x", "--profile", "y"], "--learning-rate-scale must be"),
+    (["finetune", "--simulations", "0", "--from", "x", "--profile", "y"], "--simulations must be a whole number from 1"),
     (["evaluate", "x", "--episodes", "1"], "--episodes must be a whole number from 2"),
 ])
 def test_options_out_of_range_are_refused_before_any_work(args, message):

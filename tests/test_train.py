@@ -297,9 +297,11 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     profile.write_text((REPO / "portunus" / "profiles" / "retribution_paladin_default.simc").read_text()
                        .replace("\nlevel=", "\ngear_crit_rating=2000\nlevel=", 1))
     tuned = tmp_path / "tuned"
-    portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare")
+    portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
+             "--simulations", TINY["num_simulations"] + 2)
     config = json.loads((tuned / "config.json").read_text())
     assert config["profiles"] == [str(profile)] and config["iterations"] == 1
+    assert config["num_simulations"] == TINY["num_simulations"] + 2
     assert config["learning_rate"] == pytest.approx(TINY["learning_rate"] * 0.3)
     base, after = load_model(base_run).params, load_model(tuned).params
     changed = [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(base), jax.tree.leaves(after))]
