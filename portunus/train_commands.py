@@ -114,6 +114,9 @@ def finetune_command(
     simulations: Optional[int] = typer.Option(None, help="Search simulations per self-play decision (default: the "
                                               "base's); more cost time, not steps.",
                                               callback=inputs.number_option(1, 4096, integer=True)),
+    stagger: Optional[int] = typer.Option(None, help="Each environment first plays 0..N APL decisions, unrecorded, "
+                                          "so a short run also reaches a route's later pulls (default: the base's).",
+                                          callback=inputs.number_option(0, 10_000, integer=True)),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
     episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
@@ -131,7 +134,8 @@ def finetune_command(
             profiles=[str(profile.absolute())], warmstart_iterations=0,
             iterations=iterations or max(base_config.iterations // 4, 1),
             learning_rate=base_config.learning_rate * learning_rate_scale,
-            num_simulations=simulations or base_config.num_simulations)
+            num_simulations=simulations or base_config.num_simulations,
+            stagger_decisions=base_config.stagger_decisions if stagger is None else stagger)
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

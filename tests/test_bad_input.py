@@ -317,6 +317,7 @@ def refused(args, message):
     (["train", "--seed", "-1"], "--seed must be a whole number from 0"),
     (["finetune", "--learning-rate-scale", "nan", "--from", "x", "--profile", "y"], "--learning-rate-scale must be"),
     (["finetune", "--simulations", "0", "--from", "x", "--profile", "y"], "--simulations must be a whole number from 1"),
+    (["finetune", "--stagger", "-1", "--from", "x", "--profile", "y"], "--stagger must be a whole number from 0"),
     (["evaluate", "x", "--episodes", "1"], "--episodes must be a whole number from 2"),
 ])
 def test_options_out_of_range_are_refused_before_any_work(args, message):

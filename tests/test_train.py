@@ -70,6 +70,9 @@ def test_config_file_errors_name_the_key_and_line(tmp_path):
     path.write_text("batch_size = 0\n")
     with pytest.raises(InputError, match="batch_size must be >= 1"):
         load_config(path)
+    path.write_text("stagger_decisions = 20000\n")
+    with pytest.raises(InputError, match="stagger_decisions must be <= 10000, got 20000"):
+        load_config(path)
     assert load_config(None) == TrainConfig()
     base = config_from_dict(TINY)
     assert base.mismatch(base.replace(iterations=99)) is None  # how long a run goes on may change
@@ -113,6 +116,23 @@ def test_tiny_run_learns_writes_and_rereads_its_checkpoint(tmp_path):
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     with pytest.raises(InputError, match="already holds a run; pass --resume"):
         Trainer(config, tmp_path / "run")
+
+
+def test_staggered_starts_spread_the_environments_over_the_fight(tmp_path):
+    from train.trainer import Trainer
+
+    states = {}
+    for decisions in (0, 30):
+        trainer = Trainer(config_from_dict({**TINY, "envs_per_fight": 16, "stagger_decisions": decisions}),
+                          tmp_path / f"run{decisions}")
+        states[decisions] = jax.device_get(trainer.carry.envs[0])
+        trainer.close()
+    assert np.all(states[0].time == 0.0)
+    spread = states[30].time
+    # 0-30 APL decisions into a 12 s fight: mostly different times; the ones that reached
+    # the end started a new episode instead of standing at it.
+    assert len(np.unique(spread)) >= 10 and np.all(spread < 12.0), spread
+    assert not np.any(states[30].terminated)
 
 
 def test_resume_after_a_kill_continues_exactly(tmp_path):
@@ -298,10 +318,10 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
                        .replace("\nlevel=", "\ngear_crit_rating=2000\nlevel=", 1))
     tuned = tmp_path / "tuned"
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
-             "--simulations", TINY["num_simulations"] + 2)
+             "--simulations", TINY["num_simulations"] + 2, "--stagger", 3)
     config = json.loads((tuned / "config.json").read_text())
     assert config["profiles"] == [str(profile)] and config["iterations"] == 1
-    assert config["num_simulations"] == TINY["num_simulations"] + 2
+    assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
     assert config["learning_rate"] == pytest.approx(TINY["learning_rate"] * 0.3)
     base, after = load_model(base_run).params, load_model(tuned).params
     changed = [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(base), jax.tree.leaves(after))]

@@ -41,6 +41,7 @@ class TrainConfig:
     rollout_steps: int = 8               # APL decisions per leaf when search_value = "rollout"
     policy_target: str = "argmax"        # the search's best action (one-hot), or its improved policy
     warmstart_iterations: int = 40       # first iterations imitate the default APL
+    stagger_decisions: int = 0           # at the start each env first plays 0..N APL decisions (unrecorded)
     width: int = 128
     blocks: int = 2
     learning_rate: float = 1e-3
@@ -69,9 +70,11 @@ class TrainConfig:
             if not getattr(self, name) > 0:
                 raise InputError(f"{where}: {name} must be > 0, got {getattr(self, name)}")
         for name in ("weight_decay", "gumbel_scale", "warmup_steps", "warmstart_iterations", "min_replay",
-                     "rollout_steps"):
+                     "rollout_steps", "stagger_decisions"):
             if getattr(self, name) < 0:
                 raise InputError(f"{where}: {name} must be >= 0, got {getattr(self, name)}")
+        if self.stagger_decisions > 10_000:   # a scan that long compiles and runs for minutes
+            raise InputError(f"{where}: stagger_decisions must be <= 10000, got {self.stagger_decisions}")
         if self.search_policy not in SEARCH_POLICIES:
             raise InputError(f"{where}: search_policy must be one of {', '.join(SEARCH_POLICIES)}, "
                              f"got '{self.search_policy}'")

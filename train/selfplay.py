@@ -51,6 +51,35 @@ def apl_actor(env: Env, apl):
     return act
 
 
+def restart_finished(env: Env, key, after: State, stats) -> State:
+    """Finished episodes start again at once with the same character."""
+    done = after.terminated
+    fresh = jax.vmap(env.init)(jax.random.split(key, done.shape[0]), stats)
+    return jax.tree.map(lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old),
+                        fresh, after)
+
+
+def stagger(env: Env, apl, key, states: State, stats, max_decisions: int) -> State:
+    """Each environment plays a uniform 0..max_decisions APL decisions (not recorded), so a
+    batch that starts together does not move through its fight in step: a short run (a
+    fine-tuning) then also sees the later pulls of a long route."""
+    count_key, play_key = jax.random.split(key)
+    todo = jax.random.randint(count_key, states.time.shape, 0, max_decisions + 1)
+
+    def decide(carry, inputs):
+        states, = carry
+        index, reset_key = inputs
+        after = restart_finished(env, reset_key, step_batch(env, states, jax.vmap(apl)(states)), stats)
+        moving = index < todo
+        states = jax.tree.map(lambda new, old: jnp.where(moving.reshape(moving.shape + (1,) * (old.ndim - 1)),
+                                                         new, old), after, states)
+        return (states,), None
+
+    (states,), _ = jax.lax.scan(decide, (states,), (jnp.arange(max_decisions),
+                                                   jax.random.split(play_key, max_decisions)))
+    return states
+
+
 def unroll(env: Env, act, apply_fn: Callable, length: int):
     """A jittable `play(params, key, states, stats) -> (states, Transition[T*B], episode stats)`."""
     clear_time_objective = int(env.fight.objective) == OBJECTIVE_CLEAR_TIME
@@ -64,10 +93,7 @@ def unroll(env: Env, act, apply_fn: Callable, length: int):
             observation = jax.vmap(env.observation)(states)
             after = step_batch(env, states, actions)
             done = after.terminated
-            fresh = jax.vmap(env.init)(jax.random.split(reset_key, batch), stats)
-            following = jax.tree.map(
-                lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old),
-                fresh, after)
+            following = restart_finished(env, reset_key, after, stats)
             record = {"observation": observation, "legal": states.legal_action_mask, "policy": policy,
                       "reward": after.reward, "done": done,
                       "dps": after.damage_done / jnp.maximum(after.time, 1e-3), "time": after.time}

@@ -10,6 +10,7 @@ hosts (after `jax.distributed.initialize`, see train/distributed.py).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import time
@@ -31,7 +32,7 @@ from train.envs import make_envs, stats_for_envs, stats_table
 from train.learner import make_optimizer, make_update
 from train.logbook import Logbook
 from train.network import PolicyValueNet
-from train.selfplay import apl_actor, search_actor, unroll
+from train.selfplay import apl_actor, search_actor, stagger, unroll
 from train.types import Carry, TrainState, Transition
 
 
@@ -72,7 +73,9 @@ class Trainer:
         self.stats = [stats_for_envs(stats_table(config, env), config.envs_per_fight) for _, env in self.envs]
         self.run_dir = RunDirectory(run, config, resume)
         self.shardings = self._shardings()
-        init = jax.jit(self._init_carry, out_shardings=self.shardings)
+        # The APLs that stagger the starts (compiled outside the jit: they read concrete tables).
+        apls = None if resume or not config.stagger_decisions else [load_apl(env, warn=None) for _, env in self.envs]
+        init = jax.jit(functools.partial(self._init_carry, stagger_apls=apls), out_shardings=self.shardings)
         self.carry = init(jax.random.key(config.seed), init_params)
         self.start_iteration = 0
         self.notes: list[str] = []          # what a resume had to work around (damaged checkpoints, torn logs)
@@ -86,7 +89,7 @@ class Trainer:
 
     # --- the pure parts -------------------------------------------------------------------
 
-    def _init_carry(self, key, init_params=None) -> Carry:
+    def _init_carry(self, key, init_params=None, stagger_apls=None) -> Carry:
         network_key, env_key, run_key = jax.random.split(key, 3)
         params = init_params if init_params is not None else \
             self.module.init(network_key, jnp.zeros(self.observation_size))
@@ -96,6 +99,11 @@ class Trainer:
         envs = tuple(jax.vmap(env.init)(jax.random.split(jax.random.fold_in(env_key, index),
                                                          self.config.envs_per_fight), stats)
                      for index, ((_, env), stats) in enumerate(zip(self.envs, self.stats)))
+        if stagger_apls:
+            envs = tuple(stagger(env, apl, jax.random.fold_in(env_key, len(self.envs) + index), states, stats,
+                                 self.config.stagger_decisions)
+                         for index, ((_, env), apl, states, stats) in enumerate(zip(self.envs, stagger_apls, envs,
+                                                                                     self.stats)))
         return Carry(train=train, replay=self.buffer.init(example), envs=envs, key=run_key,
                      iteration=jnp.int32(0))
 
