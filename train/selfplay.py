@@ -66,17 +66,14 @@ def stagger(env: Env, apl, key, states: State, stats, max_decisions: int) -> Sta
     count_key, play_key = jax.random.split(key)
     todo = jax.random.randint(count_key, states.time.shape, 0, max_decisions + 1)
 
-    def decide(carry, inputs):
-        states, = carry
+    def decide(states: State, inputs):
         index, reset_key = inputs
         after = restart_finished(env, reset_key, step_batch(env, states, jax.vmap(apl)(states)), stats)
         moving = index < todo
-        states = jax.tree.map(lambda new, old: jnp.where(moving.reshape(moving.shape + (1,) * (old.ndim - 1)),
-                                                         new, old), after, states)
-        return (states,), None
+        return jax.tree.map(lambda new, old: jnp.where(moving.reshape(moving.shape + (1,) * (old.ndim - 1)), new, old),
+                            after, states), None
 
-    (states,), _ = jax.lax.scan(decide, (states,), (jnp.arange(max_decisions),
-                                                   jax.random.split(play_key, max_decisions)))
+    states, _ = jax.lax.scan(decide, states, (jnp.arange(max_decisions), jax.random.split(play_key, max_decisions)))
     return states
 
 
@@ -85,8 +82,6 @@ def unroll(env: Env, act, apply_fn: Callable, length: int):
     clear_time_objective = int(env.fight.objective) == OBJECTIVE_CLEAR_TIME
 
     def play(params, key, states: State, stats):
-        batch = states.time.shape[0]
-
         def decide(states: State, key):
             search_key, reset_key = jax.random.split(key)
             actions, policy = act(params, search_key, states)
