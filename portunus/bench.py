@@ -17,7 +17,7 @@ import jax
 import sim
 from sim._xla import compiler_options
 from sim.policies import POLICIES
-from sim.rollout import init_batch, make_chunk_runner
+from sim.rollout import init_batch, make_chunk_runner, where_batch
 
 
 def environment() -> dict:
@@ -267,8 +267,7 @@ def bench_crn(fight: str = "patchwerk", states: int = 512, seed: int = 0, chunk_
         """Each fight advanced by its own depth (a fight past it stays where it was)."""
         def one(states, index):
             stepped = play_policy(env, apl, states, 1)
-            return jax.tree.map(lambda new, old: jnp.where(
-                (index < depth).reshape((-1,) + (1,) * (new.ndim - 1)), new, old), stepped, states), None
+            return where_batch(index < depth, stepped, states), None
         return jax.lax.scan(one, states, jnp.arange(250))[0]
 
     starts = played_in(starts)

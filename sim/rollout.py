@@ -47,6 +47,11 @@ def batch_last_policy(policy: Policy) -> Policy:
     return jax.vmap(policy, in_axes=(-1, 0))
 
 
+def where_batch(mask: jax.Array, new, old):
+    """Per entry of the leading (batch) axis: `new` where `mask`, else `old`, for every leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b), new, old)
+
+
 def play_policy(env: Env, policy: Policy, states: State, steps: int, last_axis: bool | None = None) -> State:
     """`steps` decisions of `policy` for a batch ([N, ...] leaves), traced in the faster
     layout (`BATCH_LAST`, unless `last_axis` says). A policy key per decision, from the

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from sim.apl import load_apl
 from sim.env import Env
-from sim.rollout import play_policy, step_batch
+from sim.rollout import play_policy, step_batch, where_batch
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 
 DEFAULT_SAMPLES = 8
@@ -68,8 +68,7 @@ def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int 
             def one(states, _):
                 stepped = play_policy(env, apl, states, 1)
                 done = finished(states)
-                return jax.tree.map(lambda old, new: jnp.where(
-                    done.reshape(done.shape + (1,) * (new.ndim - 1)), old, new), states, stepped), None
+                return where_batch(done, states, stepped), None
             return jax.lax.scan(one, states, None, length=chunk_steps)[0]
 
         return jax.lax.while_loop(lambda s: ~jnp.all(finished(s)), chunk, states)

@@ -18,7 +18,7 @@ import mctx
 from search.planner import make_search
 from search.types import SearchConfig
 from sim.env import Env
-from sim.rollout import step_batch
+from sim.rollout import play_policy, step_batch, where_batch
 from sim.types import OBJECTIVE_CLEAR_TIME, State
 from train.types import Transition
 
@@ -54,9 +54,7 @@ def apl_actor(env: Env, apl):
 def restart_finished(env: Env, key, after: State, stats) -> State:
     """Finished episodes start again at once with the same character."""
     done = after.terminated
-    fresh = jax.vmap(env.init)(jax.random.split(key, done.shape[0]), stats)
-    return jax.tree.map(lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old),
-                        fresh, after)
+    return where_batch(done, jax.vmap(env.init)(jax.random.split(key, done.shape[0]), stats), after)
 
 
 def stagger(env: Env, apl, key, states: State, stats, max_decisions: int) -> State:
@@ -68,10 +66,8 @@ def stagger(env: Env, apl, key, states: State, stats, max_decisions: int) -> Sta
 
     def decide(states: State, inputs):
         index, reset_key = inputs
-        after = restart_finished(env, reset_key, step_batch(env, states, jax.vmap(apl)(states)), stats)
-        moving = index < todo
-        return jax.tree.map(lambda new, old: jnp.where(moving.reshape(moving.shape + (1,) * (old.ndim - 1)), new, old),
-                            after, states), None
+        after = restart_finished(env, reset_key, play_policy(env, apl, states, 1), stats)
+        return where_batch(index < todo, after, states), None
 
     states, _ = jax.lax.scan(decide, states, (jnp.arange(max_decisions), jax.random.split(play_key, max_decisions)))
     return states
