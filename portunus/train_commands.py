@@ -117,6 +117,12 @@ def finetune_command(
     stagger: Optional[int] = typer.Option(None, help="Each environment first plays 0..N APL decisions, unrecorded, "
                                           "so a short run also reaches a route's later pulls (default: the base's).",
                                           callback=inputs.number_option(0, 10_000, integer=True)),
+    envs_per_fight: Optional[int] = typer.Option(None, help="Environments per fight (default: the base's); fewer "
+                                                 "with more iterations = more rounds in the same steps.",
+                                                 callback=inputs.number_option(1, 65_536, integer=True)),
+    updates_per_iteration: Optional[int] = typer.Option(None, help="Learner updates per iteration (default: the "
+                                                        "base's).",
+                                                        callback=inputs.number_option(1, 100_000, integer=True)),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
     episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
@@ -135,7 +141,8 @@ def finetune_command(
             iterations=iterations or max(base_config.iterations // 4, 1),
             learning_rate=base_config.learning_rate * learning_rate_scale,
             num_simulations=simulations or base_config.num_simulations,
-            stagger_decisions=base_config.stagger_decisions if stagger is None else stagger)
+            stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
+            envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration)
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

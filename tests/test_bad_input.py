@@ -318,6 +318,9 @@ def refused(args, message):
     (["finetune", "--learning-rate-scale", "nan", "--from", "x", "--profile", "y"], "--learning-rate-scale must be"),
     (["finetune", "--simulations", "0", "--from", "x", "--profile", "y"], "--simulations must be a whole number from 1"),
     (["finetune", "--stagger", "-1", "--from", "x", "--profile", "y"], "--stagger must be a whole number from 0"),
+    (["finetune", "--envs-per-fight", "0", "--from", "x", "--profile", "y"], "--envs-per-fight must be a whole number"),
+    (["finetune", "--updates-per-iteration", "0", "--from", "x", "--profile", "y"],
+     "--updates-per-iteration must be a whole number"),
     (["evaluate", "x", "--episodes", "1"], "--episodes must be a whole number from 2"),
 ])
 def test_options_out_of_range_are_refused_before_any_work(args, message):

@@ -318,10 +318,12 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
                        .replace("\nlevel=", "\ngear_crit_rating=2000\nlevel=", 1))
     tuned = tmp_path / "tuned"
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
-             "--simulations", TINY["num_simulations"] + 2, "--stagger", 3)
+             "--simulations", TINY["num_simulations"] + 2, "--stagger", 3, "--envs-per-fight", 16,
+             "--updates-per-iteration", 3)
     config = json.loads((tuned / "config.json").read_text())
     assert config["profiles"] == [str(profile)] and config["iterations"] == 1
     assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
+    assert config["envs_per_fight"] == 16 and config["updates_per_iteration"] == 3
     assert config["learning_rate"] == pytest.approx(TINY["learning_rate"] * 0.3)
     base, after = load_model(base_run).params, load_model(tuned).params
     changed = [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(base), jax.tree.leaves(after))]
