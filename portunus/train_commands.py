@@ -123,6 +123,11 @@ def finetune_command(
     updates_per_iteration: Optional[int] = typer.Option(None, help="Learner updates per iteration (default: the "
                                                         "base's).",
                                                         callback=inputs.number_option(1, 100_000, integer=True)),
+    fights: Optional[str] = typer.Option(None, help="Fights to play, comma-separated (default: the base's), e.g. "
+                                         "the ones your character plays most."),
+    policy_target: Optional[str] = typer.Option(None, help="What the policy learns from the search: 'argmax' "
+                                                "(its best action) or 'weights' (its improved policy); default: "
+                                                "the base's."),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
     episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
@@ -130,10 +135,14 @@ def finetune_command(
     """Adapt a base model to one character (stats, talents) with a fraction of the training."""
     try:
         from portunus.profile import load_profile
+        from train.config import POLICY_TARGETS
+        from train.envs import parse_fight
         from train.model import load_model
         from train.trainer import Trainer
 
         load_profile(profile)  # a bad profile fails here, naming its line
+        if policy_target is not None and policy_target not in POLICY_TARGETS:
+            raise InputError(f"--policy-target must be one of {', '.join(POLICY_TARGETS)}, got '{policy_target}'")
         model = load_model(base)
         base_config = read_config_of(model)
         config = base_config.replace(
@@ -142,7 +151,10 @@ def finetune_command(
             learning_rate=base_config.learning_rate * learning_rate_scale,
             num_simulations=simulations or base_config.num_simulations,
             stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
-            envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration)
+            envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
+            fights=None if fights is None else split_fights(fights), policy_target=policy_target)
+        for name in config.fights:  # a bad fight fails before the run directory exists
+            parse_fight(name, config.slots)
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

@@ -319,8 +319,9 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     tuned = tmp_path / "tuned"
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
              "--simulations", TINY["num_simulations"] + 2, "--stagger", 3, "--envs-per-fight", 16,
-             "--updates-per-iteration", 3)
+             "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights")
     config = json.loads((tuned / "config.json").read_text())
+    assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
     assert config["profiles"] == [str(profile)] and config["iterations"] == 1
     assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
     assert config["envs_per_fight"] == 16 and config["updates_per_iteration"] == 3
@@ -334,6 +335,13 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     bad = portunus("finetune", "--from", base_run, "--profile", tmp_path / "missing.simc", "--run",
                    tmp_path / "x", check=False)
     assert bad.returncode == 2 and "missing.simc" in bad.stderr
+    bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
+                   "--policy-target", "best", check=False)
+    assert bad.returncode == 2 and "--policy-target must be one of weights, argmax, got 'best'" in bad.stderr
+    bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
+                   "--fights", "aoe:3,raid", check=False)
+    assert bad.returncode == 2 and "unknown fight 'raid'" in bad.stderr
+    assert not (tmp_path / "x").exists()  # refused before the run directory is made
 
 
 def test_plot_draws_learning_curves(tmp_path):
