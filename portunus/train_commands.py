@@ -128,6 +128,8 @@ def finetune_command(
     policy_target: Optional[str] = typer.Option(None, help="What the policy learns from the search: 'argmax' "
                                                 "(its best action) or 'weights' (its improved policy); default: "
                                                 "the base's."),
+    seed: Optional[int] = typer.Option(None, help="Seed (default: the base's; 0 .. 2^32-1).",
+                                       callback=inputs.seed_option()),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
     episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
@@ -152,7 +154,7 @@ def finetune_command(
             num_simulations=simulations or base_config.num_simulations,
             stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
             envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
-            fights=None if fights is None else split_fights(fights), policy_target=policy_target)
+            fights=None if fights is None else split_fights(fights), policy_target=policy_target, seed=seed)
         for name in config.fights:  # a bad fight fails before the run directory exists
             parse_fight(name, config.slots)
         run = inputs.output_dir(run or _default_run(), "--run")

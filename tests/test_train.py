@@ -319,8 +319,9 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     tuned = tmp_path / "tuned"
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
              "--simulations", TINY["num_simulations"] + 2, "--stagger", 3, "--envs-per-fight", 16,
-             "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights")
+             "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights", "--seed", 7)
     config = json.loads((tuned / "config.json").read_text())
+    assert config["seed"] == 7
     assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
     assert config["profiles"] == [str(profile)] and config["iterations"] == 1
     assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
