@@ -138,7 +138,6 @@ def finetune_command(
     try:
         from portunus.profile import load_profile
         from train.config import POLICY_TARGETS
-        from train.envs import parse_fight
         from train.model import load_model
         from train.trainer import Trainer
 
@@ -155,8 +154,6 @@ def finetune_command(
             stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
             envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
             fights=None if fights is None else split_fights(fights), policy_target=policy_target, seed=seed)
-        for name in config.fights:  # a bad fight fails before the run directory exists
-            parse_fight(name, config.slots)
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

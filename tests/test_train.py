@@ -319,7 +319,8 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     tuned = tmp_path / "tuned"
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
              "--simulations", TINY["num_simulations"] + 2, "--stagger", 3, "--envs-per-fight", 16,
-             "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights", "--seed", 7)
+             "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights",
+             "--seed", 7)
     config = json.loads((tuned / "config.json").read_text())
     assert config["seed"] == 7
     assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
@@ -342,7 +343,7 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
                    "--fights", "aoe:3,raid", check=False)
     assert bad.returncode == 2 and "unknown fight 'raid'" in bad.stderr
-    assert not (tmp_path / "x").exists()  # refused before the run directory is made
+    assert not (tmp_path / "x").exists()  # the Trainer refuses it before the run directory is made
 
 
 def test_plot_draws_learning_curves(tmp_path):
