@@ -184,14 +184,16 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                          seed: int, json_path: Path, plot_path: Optional[Path], apls: Optional[dict] = None,
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
                          block: Optional[int] = None, tests: Optional[dict] = None,
-                         headroom: Optional[tuple] = None, planners: Optional[dict] = None) -> dict:
+                         headroom: Optional[tuple] = None, planners: Optional[dict] = None,
+                         model_kinds: Optional[tuple[str, ...]] = None) -> dict:
     """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
     `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
     from portunus.profile import load_profile
-    from train.evaluate import evaluate, seed_record, to_json
+    from train.evaluate import MODEL_KINDS, evaluate, seed_record, to_json
 
     names = split_fights(fights) if isinstance(fights, str) else tuple(fights)
+    model_kinds = model_kinds or MODEL_KINDS
 
     def show(outcome) -> None:
         title = f"{outcome.fight}: {outcome.episodes} paired episodes, seed {seed}"
@@ -234,10 +236,12 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
         outcomes = evaluate(models, names, episodes, simulations, seed, load_profile(profile),
                             on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
                             on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
-                            block=block, on_block=on_block, tests=tests, headroom=headroom, planners=planners)
+                            block=block, on_block=on_block, tests=tests, headroom=headroom, planners=planners,
+                            model_kinds=model_kinds)
     result = to_json(outcomes, {
         "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
-        "simulations": simulations, "profile": profile.name if profile else "default",
+        "simulations": simulations, "model_policies": list(model_kinds),
+        "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
         "planners": {label: {"policy": config.policy, "simulations": config.num_simulations,
@@ -297,6 +301,8 @@ def evaluate_command(
     headroom_horizon: Optional[float] = typer.Option(None, help="Headroom: seconds of rollout, scored by damage "
                                                                "in them (default: to the fight's end).",
                                                      callback=inputs.number_option(1.0, 3600.0)),
+    network_only: bool = typer.Option(False, help="Play each model's network alone, not network + MCTS: "
+                                                  "fast, for the many episodes a tight interval needs."),
     seed: int = typer.Option(0, help="Evaluation seed (0 .. 2^32-1); episodes never share a start with "
                                      "training's.", callback=inputs.seed_option()),
     json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
@@ -317,6 +323,8 @@ def evaluate_command(
         if not checkpoints and not apl and not headroom and not planners:
             raise InputError("nothing to compare with the default APL: give a model (run or exported model), "
                              "--apl FILE, --mcts or --headroom")
+        if network_only and not checkpoints:
+            raise InputError("--network-only plays a model's network: give a model (run or exported model)")
         models: dict = {}
         for path in checkpoints:
             label = "model" if len(checkpoints) == 1 else path.name
@@ -342,7 +350,7 @@ def evaluate_command(
                              half_width, max_episodes if half_width is not None else None,
                              episodes if half_width is not None else None, tests,
                              (headroom_samples, headroom_actions, headroom_horizon) if headroom else None,
-                             planners)
+                             planners, ("net",) if network_only else None)
     except InputError as error:
         fail(error)
 

@@ -212,3 +212,23 @@ def test_retail_runs_of_different_seeds_pool_into_more_pairs(tmp_path):
     for bad in (str(tmp_path / "missing.json"), str(tmp_path / "binary.json")):
         refused = subprocess.run(script + [a, bad], capture_output=True, text=True)
         assert refused.returncode != 0 and refused.stderr.startswith(bad) and "Traceback" not in refused.stderr
+
+
+def test_network_only_plays_no_search(tmp_path):
+    """`--network-only`: the shipped model's network against the APL, no network + MCTS row,
+    and the JSON says which model policies were played; without a model it is refused."""
+    from portunus.cli import app
+
+    out = tmp_path / "evaluation.json"
+    result = CliRunner().invoke(app, ["evaluate", "checkpoints/retribution_paladin", "--network-only",
+                                      "--fights", "patchwerk:20", "--episodes", "2", "--json", str(out),
+                                      "--plot", str(tmp_path / "e.png")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    (fight,) = data["fights"]
+    assert set(fight["results"]) == {"apl", "model net"} and set(fight["paired"]) == {"model net"}
+    assert data["settings"]["model_policies"] == ["net"]
+    simple = tmp_path / "simple.simc"
+    simple.write_text(SIMPLE_APL)
+    refused = CliRunner().invoke(app, ["evaluate", "--apl", str(simple), "--network-only"])
+    assert refused.exit_code == 2 and "--network-only plays a model's network" in refused.output

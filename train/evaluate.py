@@ -61,14 +61,18 @@ class Policy:
     horizon: float | None = None    # lookahead: seconds of rollout (None: to the fight's end)
 
 
+MODEL_KINDS = ("net", "net+mcts")
+
+
 def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None,
-                 headroom: tuple | None = None, planners: dict[str, SearchConfig] | None = None) -> list[Policy]:
-    """The baseline APL first, then other APLs, then each model alone and with search, then
-    the simulator-only planners (label -> search settings), then the headroom lookahead
-    ((samples, actions, horizon) per decision) when asked for."""
+                 headroom: tuple | None = None, planners: dict[str, SearchConfig] | None = None,
+                 model_kinds: tuple[str, ...] = MODEL_KINDS) -> list[Policy]:
+    """The baseline APL first, then other APLs, then each model alone and with search (the
+    `model_kinds` asked for), then the simulator-only planners (label -> search settings),
+    then the headroom lookahead ((samples, actions, horizon) per decision) when asked for."""
     chosen = [Policy(BASELINE, "apl")]
     chosen += [Policy(label, "apl", apl_path=Path(path)) for label, path in (apls or {}).items()]
-    chosen += [Policy(f"{label} {kind}", kind, model) for label, model in models.items() for kind in ("net", "net+mcts")]
+    chosen += [Policy(f"{label} {kind}", kind, model) for label, model in models.items() for kind in model_kinds]
     chosen += [Policy(label, "mcts", search=config) for label, config in (planners or {}).items()]
     if headroom is not None:
         samples, actions, horizon = headroom
@@ -269,15 +273,17 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
              max_episodes: int | None = None, block: int | None = None,
              on_block: Callable[[str, int, int], None] | None = None,
              tests: dict[str, str] | None = None, headroom: tuple | None = None,
-             planners: dict[str, SearchConfig] | None = None) -> list[FightResult]:
+             planners: dict[str, SearchConfig] | None = None,
+             model_kinds: tuple[str, ...] = MODEL_KINDS) -> list[FightResult]:
     """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
-    (label -> file), `net` / `net+mcts` for each model (label -> Model), and the
-    simulator-only `planners` (label -> search settings). `spec` None: the profile's own."""
+    (label -> file), `net` / `net+mcts` for each model (label -> Model; `model_kinds` says
+    which), and the simulator-only `planners` (label -> search settings). `spec` None: the
+    profile's own."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
     slots = slots.pop() if slots else 8
-    policies = policies_for(models, apls, headroom, planners)
+    policies = policies_for(models, apls, headroom, planners, model_kinds)
     outcomes = []
     for entry in fights:
         label, fight_name = entry if isinstance(entry, tuple) else (entry, entry)
