@@ -185,7 +185,7 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
                          block: Optional[int] = None, tests: Optional[dict] = None,
                          headroom: Optional[tuple] = None, planners: Optional[dict] = None,
-                         model_kinds: Optional[tuple[str, ...]] = None) -> dict:
+                         model_kinds: Optional[tuple[str, ...]] = None, timeline: Optional[int] = None) -> dict:
     """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
     `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
@@ -222,6 +222,30 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
         console.print(table)
         if outcome.stopped and half_width is not None:
             console.print(f"[dim]{outcome.fight}: {outcome.stopped}[/dim]")
+        if outcome.timeline is not None:
+            show_timeline(outcome)
+
+    def show_timeline(outcome) -> None:
+        from train.evaluate import BASELINE
+        from train.timeline import largest_differences
+
+        timeline = outcome.timeline
+        edges = timeline["window_edges_s"]
+        labels = list(timeline["policies"])
+        table = Table(title=f"{outcome.fight}: casts per episode where policies differ most "
+                            f"(first {timeline['episodes']} episodes)")
+        for column in ["ability"] + labels:
+            table.add_column(column, justify="left" if column == "ability" else "right")
+        for name, totals in largest_differences(timeline, BASELINE):
+            table.add_row(name, *(f"{totals[label]:.2f}" for label in labels))
+        console.print(table)
+        windows = Table(title=f"{outcome.fight}: damage per window, millions per episode")
+        for column in ["window"] + labels:
+            windows.add_column(column, justify="right")
+        for index, (low, high) in enumerate(zip(edges, edges[1:])):
+            windows.add_row(f"{low:.0f}-{high:.0f} s",
+                            *(f"{timeline['policies'][label]['damage'][index] / 1e6:.2f}" for label in labels))
+        console.print(windows)
 
     columns = [TextColumn("[bold]evaluate {task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total} episodes"), TimeElapsedColumn()]
@@ -237,10 +261,10 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                             on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
                             on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
                             block=block, on_block=on_block, tests=tests, headroom=headroom, planners=planners,
-                            model_kinds=model_kinds)
+                            model_kinds=model_kinds, timeline=timeline)
     result = to_json(outcomes, {
         "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
-        "simulations": simulations, "model_policies": list(model_kinds),
+        "simulations": simulations, "model_policies": list(model_kinds), "timeline_windows": timeline,
         "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
@@ -303,6 +327,10 @@ def evaluate_command(
                                                      callback=inputs.number_option(1.0, 3600.0)),
     network_only: bool = typer.Option(False, help="Play each model's network alone, not network + MCTS: "
                                                   "fast, for the many episodes a tight interval needs."),
+    timeline: Optional[int] = typer.Option(None, help="Also count each ability's casts and the damage in this "
+                                                      "many windows of fight time (2-60), on the first block's "
+                                                      "episodes: where policies differ, in the JSON and a table.",
+                                           callback=inputs.number_option(2, 60, integer=True)),
     seed: int = typer.Option(0, help="Evaluation seed (0 .. 2^32-1); episodes never share a start with "
                                      "training's.", callback=inputs.seed_option()),
     json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
@@ -350,7 +378,7 @@ def evaluate_command(
                              half_width, max_episodes if half_width is not None else None,
                              episodes if half_width is not None else None, tests,
                              (headroom_samples, headroom_actions, headroom_horizon) if headroom else None,
-                             planners, ("net",) if network_only else None)
+                             planners, ("net",) if network_only else None, timeline)
     except InputError as error:
         fail(error)
 

@@ -322,6 +322,8 @@ def refused(args, message):
     (["finetune", "--updates-per-iteration", "0", "--from", "x", "--profile", "y"],
      "--updates-per-iteration must be a whole number"),
     (["evaluate", "x", "--episodes", "1"], "--episodes must be a whole number from 2"),
+    (["evaluate", "x", "--timeline", "1"], "--timeline must be a whole number from 2 to 60"),
+    (["evaluate", "x", "--timeline", "61"], "--timeline must be a whole number from 2 to 60"),
 ])
 def test_options_out_of_range_are_refused_before_any_work(args, message):
     refused(args, message)

@@ -60,11 +60,30 @@ def test_same_policy_twice_pairs_exactly_and_stops_at_the_target(tmp_path):
     copy = tmp_path / "copy.simc"
     copy.write_text((Path(env.spec.path).parent / env.spec.settings["default_apl"]).read_text())
     outcome = evaluate_fight(env, [Policy("apl", "apl"), Policy("copy", "apl", apl_path=copy)],
-                             episodes=4, simulations=1, seed=7, half_width=0.01, max_episodes=64)
+                             episodes=4, simulations=1, seed=7, half_width=0.01, max_episodes=64, timeline=4)
     assert outcome.episodes == 4 and "within" in outcome.stopped
     pair = outcome.paired["copy"]["dps"]
     assert pair["difference"]["mean"] == 0.0 and pair["difference"]["half_width"] == 0.0
     assert outcome.results["apl"]["dps"]["half_width"] > 0     # four different episodes, not one four times
+    check_timeline(outcome, env)
+
+
+def check_timeline(outcome, env) -> None:
+    """The timeline replays the first block's episodes: per window, the damage adds up to their
+    mean damage; the two identical policies count identically, so nothing differs; the opener's
+    Wake of Ashes lands in the first window."""
+    from train.timeline import largest_differences
+
+    timeline = outcome.timeline
+    assert timeline["episodes"] == 4
+    assert timeline["window_edges_s"][0] == 0 and timeline["window_edges_s"][-1] == float(env.fight.time_limit)
+    for label in ("apl", "copy"):
+        entry = timeline["policies"][label]
+        assert len(entry["damage"]) == 4 and all(len(counts) == 4 for counts in entry["casts"].values())
+        assert sum(entry["damage"]) == pytest.approx(outcome.results[label]["damage"]["mean"], rel=1e-5)
+    assert timeline["policies"]["apl"] == timeline["policies"]["copy"]
+    assert timeline["policies"]["apl"]["casts"]["wake_of_ashes"][0] == 1.0
+    assert largest_differences(timeline, "apl") == []
 
 
 def test_noisy_difference_plays_until_the_episode_limit(tmp_path):
@@ -222,12 +241,14 @@ def test_network_only_plays_no_search(tmp_path):
     out = tmp_path / "evaluation.json"
     result = CliRunner().invoke(app, ["evaluate", "checkpoints/retribution_paladin", "--network-only",
                                       "--fights", "patchwerk:20", "--episodes", "2", "--json", str(out),
-                                      "--plot", str(tmp_path / "e.png")])
+                                      "--plot", str(tmp_path / "e.png"), "--timeline", "4"])
     assert result.exit_code == 0, result.output
+    assert "5-10 s" in result.output                  # the damage-per-window table
     data = json.loads(out.read_text())
     (fight,) = data["fights"]
     assert set(fight["results"]) == {"apl", "model net"} and set(fight["paired"]) == {"model net"}
-    assert data["settings"]["model_policies"] == ["net"]
+    assert data["settings"]["model_policies"] == ["net"] and data["settings"]["timeline_windows"] == 4
+    assert set(fight["timeline"]["policies"]) == {"apl", "model net"}
     simple = tmp_path / "simple.simc"
     simple.write_text(SIMPLE_APL)
     refused = CliRunner().invoke(app, ["evaluate", "--apl", str(simple), "--network-only"])

@@ -206,6 +206,7 @@ class FightResult:
     episodes: int = 0
     tests: str = ""                 # the decision this fight tests (scenarios)
     stopped: str = ""               # why the episodes stopped
+    timeline: dict | None = None    # casts and damage per window of fight time (train/timeline.py)
 
 
 def summarize(env: Env, metrics: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
@@ -225,19 +226,21 @@ def summarize(env: Env, metrics: dict[str, dict[str, np.ndarray]]) -> tuple[dict
 
 def evaluate_fight(env: Env, policies: list[Policy], episodes: int, simulations: int, seed: int,
                    half_width: float | None = None, max_episodes: int | None = None, block: int | None = None,
-                   on_block: Callable[[int, int], None] | None = None, name: str = "", tests: str = ""
-                   ) -> FightResult:
+                   on_block: Callable[[int, int], None] | None = None, name: str = "", tests: str = "",
+                   timeline: int | None = None) -> FightResult:
     """Play every policy on the same episodes of `env`. Without `half_width`: `episodes`
     episodes in one batch. With it: blocks of `block` (default `episodes`) until the paired
     percent interval of the fight's objective is at most `half_width` for every policy, or
-    `max_episodes` were played. `on_block(done, planned)` reports progress."""
+    `max_episodes` were played. `on_block(done, planned)` reports progress. `timeline`: that
+    many windows of casts and damage, replaying the first block's episodes (train/timeline.py)."""
     for policy in policies:
         if policy.model is not None:
             policy.model.check_env(env)
     objective = "clear_time" if int(env.fight.objective) == OBJECTIVE_CLEAR_TIME else "dps"
     block = block or episodes
     limit = max(max_episodes or episodes, episodes) if half_width is not None else episodes
-    players = {policy.label: make_player(env, policy_step(env, policy, simulations)) for policy in policies}
+    steps = {policy.label: policy_step(env, policy, simulations) for policy in policies}
+    players = {label: make_player(env, choose) for label, choose in steps.items()}
     metrics: dict[str, dict[str, list]] = {policy.label: {} for policy in policies}
     played, stopped = 0, "episodes"
     while played < limit:
@@ -262,7 +265,17 @@ def evaluate_fight(env: Env, policies: list[Policy], episodes: int, simulations:
             stopped = f"episode limit {limit} reached before +-{half_width:g} %"
     joined = {label: {m: np.concatenate(v) for m, v in values.items()} for label, values in metrics.items()}
     results, pairs = summarize(env, joined)
-    return FightResult(name or env.fight.name, objective, results, pairs, played, tests, stopped)
+    return FightResult(name or env.fight.name, objective, results, pairs, played, tests, stopped,
+                       None if timeline is None else fight_timeline(env, steps, seed, min(block, played), timeline))
+
+
+def fight_timeline(env: Env, steps: dict[str, Callable], seed: int, episodes: int, windows: int) -> dict:
+    """The first block's episodes again (same keys, same search seed), counted per window."""
+    from train.timeline import make_timeline, summarize_timeline
+
+    keys = episode_keys(seed, 0, episodes)
+    counted = {label: make_timeline(env, choose, windows)(keys, seed) for label, choose in steps.items()}
+    return summarize_timeline(env, counted, episodes, windows)
 
 
 def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32, simulations: int = 64,
@@ -274,11 +287,11 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
              on_block: Callable[[str, int, int], None] | None = None,
              tests: dict[str, str] | None = None, headroom: tuple | None = None,
              planners: dict[str, SearchConfig] | None = None,
-             model_kinds: tuple[str, ...] = MODEL_KINDS) -> list[FightResult]:
+             model_kinds: tuple[str, ...] = MODEL_KINDS, timeline: int | None = None) -> list[FightResult]:
     """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
     (label -> file), `net` / `net+mcts` for each model (label -> Model; `model_kinds` says
     which), and the simulator-only `planners` (label -> search settings). `spec` None: the
-    profile's own."""
+    profile's own. `timeline`: windows of casts and damage per fight (`evaluate_fight`)."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
@@ -293,7 +306,7 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
         outcome = evaluate_fight(
             env, policies, episodes, simulations, seed, half_width, max_episodes, block,
             None if on_block is None else (lambda done, planned, label=label: on_block(label, done, planned)),
-            name=label, tests=(tests or {}).get(label, ""))
+            name=label, tests=(tests or {}).get(label, ""), timeline=timeline)
         outcomes.append(outcome)
         if on_result is not None:
             on_result(outcome)
