@@ -169,17 +169,22 @@ def make_player(env: Env, choose: Callable, chunk: int = 64) -> Callable[[jax.Ar
         states, _ = jax.lax.scan(body, states, jax.random.split(key, chunk))
         return states
 
-    limit = int(float(env.fight.time_limit) / 0.1) + chunk
-
     def play(keys: jax.Array, search_seed: int) -> State:
-        states = jax.vmap(env.init)(keys)
-        for index in range(0, limit, chunk):
-            states = advance(states, jax.random.fold_in(jax.random.key(search_seed), index))
-            if bool(jnp.all(states.terminated)):
-                break
-        return states
+        return play_chunks(env, advance, jax.vmap(env.init)(keys), search_seed, chunk)
 
     return play
+
+
+def play_chunks(env: Env, advance: Callable, carry, search_seed: int, chunk: int,
+                states_of: Callable = lambda carry: carry):
+    """Run `advance(carry, key)` (a jitted scan of `chunk` steps) until every episode has ended.
+    The keys depend only on the search seed and the step index, so anything run through here
+    (the paired players, the timeline's replay) plays the same episodes step for step."""
+    for index in range(0, int(float(env.fight.time_limit) / 0.1) + chunk, chunk):
+        carry = advance(carry, jax.random.fold_in(jax.random.key(search_seed), index))
+        if bool(jnp.all(states_of(carry).terminated)):
+            break
+    return carry
 
 
 def play(env: Env, choose: Callable, episodes: int, seed: int, chunk: int = 64) -> State:

@@ -47,16 +47,13 @@ def make_timeline(env: Env, choose: Callable, windows: int, chunk: int = 64
         carry, _ = jax.lax.scan(body, carry, jax.random.split(key, chunk))
         return carry
 
-    limit = int(float(env.fight.time_limit) / 0.1) + chunk
-
     def run(keys: jax.Array, search_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from train.evaluate import play_chunks
+
         states: State = jax.vmap(env.init)(keys)
         carry = (states, jnp.zeros((actions_count, windows), jnp.float32), jnp.zeros((windows,), jnp.float32))
-        for index in range(0, limit, chunk):
-            carry = advance(carry, jax.random.fold_in(jax.random.key(search_seed), index))
-            if bool(jnp.all(carry[0].terminated)):
-                break
-        return np.asarray(carry[1], np.float64), np.asarray(carry[2], np.float64)
+        _, casts, damage = play_chunks(env, advance, carry, search_seed, chunk, states_of=lambda carry: carry[0])
+        return np.asarray(casts, np.float64), np.asarray(damage, np.float64)
 
     return run
 
