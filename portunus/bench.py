@@ -171,12 +171,19 @@ def bench_policies(policies: tuple[str, ...], fights: tuple[str, ...], iteration
             "results": rows}
 
 
+SEARCH_EVALUATORS = {"apl": "APL prior, APL rollouts of rollout_steps decisions",
+                     "network": "PolicyValueNet width 128, 2 blocks, random weights: prior and value",
+                     "network+rollouts": "that network's prior, APL rollouts of rollout_steps decisions as values "
+                                         "(how the shipped model searches)"}
+
+
 def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, policy: str = "gumbel",
-                 evaluators: tuple[str, ...] = ("apl", "network"), progress=None) -> dict:
+                 evaluators: tuple[str, ...] = ("apl", "network"), progress=None,
+                 rollout_steps: tuple[int, ...] = (8,)) -> dict:
     """Latency of one state at each simulation count, and throughput of batches at 64
-    simulations (median and p95 of `repeats` timed searches after a warm-up), without a
-    network (APL prior, 8-step APL rollouts) and with the default-size network
-    (PolicyValueNet 128 x 2 blocks, random weights: the cost, not the quality)."""
+    simulations (median and p95 of `repeats` timed searches after a warm-up), for each
+    evaluator (`SEARCH_EVALUATORS`; the network has random weights: the cost, not the
+    quality); those valued by rollouts at each of `rollout_steps`."""
     import numpy as np
 
     import search
@@ -187,10 +194,14 @@ def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, p
     module, params = init_network(env, jax.random.key(0))
     rows = []
     settings = [(1, n) for n in simulations] + [(b, 64) for b in batch_sizes]
-    for evaluator in evaluators:
-        network = {"apply_fn": module.apply, "params": params} if evaluator == "network" else {}
+    runs = [(evaluator, steps) for evaluator in evaluators
+            for steps in (rollout_steps if evaluator != "network" else (None,))]
+    for evaluator, steps in runs:
+        network = {"apply_fn": module.apply, "params": params} if evaluator != "apl" else {}
+        leaves = {} if steps is None else {"rollout_steps": steps, "value": "rollout"}
         for batch, count in settings:
-            planner = search.Planner(env, search.SearchConfig(policy=policy, num_simulations=count), **network)
+            planner = search.Planner(env, search.SearchConfig(policy=policy, num_simulations=count, **leaves),
+                                     **network)
             states = jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (batch,) + x.shape), state)
             states = states.replace(key=jax.random.split(jax.random.key(1), batch))
             jax.block_until_ready(planner.run(states, jax.random.key(0)))
@@ -199,15 +210,14 @@ def bench_search(simulations: list[int], batch_sizes: list[int], repeats: int, p
                 start = time.perf_counter()
                 jax.block_until_ready(planner.run(states, jax.random.key(repeat)))
                 times.append(time.perf_counter() - start)
-            row = {"evaluator": evaluator, "batch": batch, "simulations": count,
+            row = {"evaluator": evaluator, "rollout_steps": steps, "batch": batch, "simulations": count,
                    "median_ms": 1000 * float(np.median(times)), "p95_ms": 1000 * float(np.percentile(times, 95)),
                    "states_per_second": batch / float(np.median(times)), "repeats": len(times)}
             rows.append(row)
             if progress is not None:
                 progress(row)
     return {"benchmark": "search", "policy": policy, "environment": environment(), "results": rows,
-            "evaluators": {"apl": "APL prior, 8-step APL rollouts",
-                           "network": "PolicyValueNet width 128, 2 blocks, random weights"}}
+            "evaluators": {name: SEARCH_EVALUATORS[name] for name in evaluators}}
 
 
 def bench_selfplay(envs_per_fight: list[int], config=None, repeats: int = 3, progress=None) -> dict:

@@ -212,8 +212,9 @@ def search_command(
                                     callback=inputs.number_option(1, MAX_SIMULATIONS, integer=True)),
     policy: str = typer.Option("gumbel", help="gumbel (Gumbel MuZero) or muzero (AlphaZero PUCT)."),
     prior: str = typer.Option("apl", help="Prior without a network: apl or uniform."),
-    rollout_steps: int = typer.Option(8, help="APL decisions per leaf evaluation (0-64).",
-                                      callback=inputs.number_option(0, 64, integer=True)),
+    rollout_steps: Optional[int] = typer.Option(None, help="APL decisions per leaf evaluation (0-64; default: "
+                                                           "the model's own, 8 without a model).",
+                                                callback=inputs.number_option(0, 64, integer=True)),
     depth: int = typer.Option(2, help="Tree depth to print (0-6).", callback=inputs.number_option(0, 6, integer=True)),
     sampled: bool = typer.Option(False, "--sampled", help="Search the random simulator in --worlds sampled "
                                                           "futures instead of expected values."),
@@ -234,7 +235,8 @@ def search_command(
         from train.model import resolve_model
 
         model = resolve_model(checkpoint)
-        settings = model.search_settings() if model else {"rollout_steps": rollout_steps}
+        settings = (model.search_settings(rollout_steps) if model
+                    else {"rollout_steps": 8 if rollout_steps is None else rollout_steps})
         config = search.SearchConfig(policy=policy, num_simulations=simulations, prior=prior,
                                      expected_value=not sampled, worlds=worlds if sampled else 1,
                                      **settings).validate()
@@ -283,26 +285,32 @@ def bench_search_command(
     repeats: int = typer.Option(20, help="Timed searches per setting.",
                                 callback=inputs.number_option(3, 10_000, integer=True)),
     policy: str = typer.Option("gumbel", help="gumbel or muzero."),
-    evaluators: str = typer.Option("apl,network", help="apl (no network: APL prior and rollouts) and/or "
-                                                       "network (the default network, random weights)."),
+    evaluators: str = typer.Option("apl,network", help="apl (no network: APL prior and rollouts), network (the "
+                                                       "default network, random weights) and/or network+rollouts "
+                                                       "(its prior, APL rollout values: how the shipped model "
+                                                       "searches)."),
+    rollout_steps: str = typer.Option("8", help="APL decisions per rollout leaf, for the evaluators that roll "
+                                                "out (each one measured).",
+                                      callback=inputs.int_list_option(0, 64)),
     json_path: Path = json_option(Path("bench-results/search.json"), "Where to write the JSON."),
 ) -> None:
     """Search latency (one state) and throughput (batches), after warm-up."""
-    from portunus.bench import bench_search
+    from portunus.bench import SEARCH_EVALUATORS, bench_search
 
     try:
-        chosen = split_names(evaluators, ("apl", "network"), "--evaluators")
+        chosen = split_names(evaluators, tuple(SEARCH_EVALUATORS), "--evaluators")
         if policy not in ("gumbel", "muzero"):
             raise InputError(f"--policy must be gumbel or muzero, got '{policy}'")
     except InputError as error:
         fail(error)
     result = bench_search(list(simulations), list(batch_sizes), repeats, policy, chosen,
-                          progress=lambda row: console.print(f"  {row}"))
+                          progress=lambda row: console.print(f"  {row}"), rollout_steps=tuple(rollout_steps))
     table = Table(title=f"search ({policy})")
-    for column in ("evaluator", "batch", "simulations", "median ms", "p95 ms", "states/s"):
+    for column in ("evaluator", "rollout steps", "batch", "simulations", "median ms", "p95 ms", "states/s"):
         table.add_column(column, justify="right")
     for row in result["results"]:
-        table.add_row(row["evaluator"], str(row["batch"]), str(row["simulations"]), f"{row['median_ms']:.1f}",
+        steps = "-" if row["rollout_steps"] is None else str(row["rollout_steps"])
+        table.add_row(row["evaluator"], steps, str(row["batch"]), str(row["simulations"]), f"{row['median_ms']:.1f}",
                       f"{row['p95_ms']:.1f}", f"{row['states_per_second']:,.0f}")
     console.print(table)
     write_json(json_path, result)

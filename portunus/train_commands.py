@@ -125,6 +125,9 @@ def finetune_command(
                                                         callback=inputs.number_option(1, 100_000, integer=True)),
     fights: Optional[str] = typer.Option(None, help="Fights to play, comma-separated (default: the base's), e.g. "
                                          "the ones your character plays most."),
+    rollout_steps: Optional[int] = typer.Option(None, help="APL decisions per search leaf in self-play (0-64; "
+                                                           "default: the base model's, as it is searched).",
+                                                callback=inputs.number_option(0, 64, integer=True)),
     policy_target: Optional[str] = typer.Option(None, help="What the policy learns from the search: 'argmax' "
                                                 "(its best action) or 'weights' (its improved policy); default: "
                                                 "the base's."),
@@ -151,6 +154,7 @@ def finetune_command(
             iterations=iterations or max(base_config.iterations // 4, 1),
             learning_rate=base_config.learning_rate * learning_rate_scale,
             num_simulations=simulations or base_config.num_simulations,
+            rollout_steps=model.search_settings(rollout_steps)["rollout_steps"],
             stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
             envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
             fights=None if fights is None else split_fights(fights), policy_target=policy_target, seed=seed)
@@ -185,7 +189,8 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
                          block: Optional[int] = None, tests: Optional[dict] = None,
                          headroom: Optional[tuple] = None, planners: Optional[dict] = None,
-                         model_kinds: Optional[tuple[str, ...]] = None, timeline: Optional[int] = None) -> dict:
+                         model_kinds: Optional[tuple[str, ...]] = None, timeline: Optional[int] = None,
+                         rollout_steps: Optional[int] = None) -> dict:
     """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
     `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
@@ -261,10 +266,11 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                             on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
                             on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
                             block=block, on_block=on_block, tests=tests, headroom=headroom, planners=planners,
-                            model_kinds=model_kinds, timeline=timeline)
+                            model_kinds=model_kinds, timeline=timeline, rollout_steps=rollout_steps)
     result = to_json(outcomes, {
         "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
         "simulations": simulations, "model_policies": list(model_kinds), "timeline_windows": timeline,
+        "model_search": {label: model.search_settings(rollout_steps) for label, model in models.items()},
         "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
@@ -331,6 +337,10 @@ def evaluate_command(
                                                       "many windows of fight time (2-60), on the first block's "
                                                       "episodes: where policies differ, in the JSON and a table.",
                                            callback=inputs.number_option(2, 60, integer=True)),
+    rollout_steps: Optional[int] = typer.Option(None, help="APL decisions per leaf in the models' network + "
+                                                           "MCTS (0-64; default: each model's own, its "
+                                                           "model.json 'search' or training config).",
+                                                callback=inputs.number_option(0, 64, integer=True)),
     seed: int = typer.Option(0, help="Evaluation seed (0 .. 2^32-1); episodes never share a start with "
                                      "training's.", callback=inputs.seed_option()),
     json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
@@ -378,7 +388,7 @@ def evaluate_command(
                              half_width, max_episodes if half_width is not None else None,
                              episodes if half_width is not None else None, tests,
                              (headroom_samples, headroom_actions, headroom_horizon) if headroom else None,
-                             planners, ("net",) if network_only else None, timeline)
+                             planners, ("net",) if network_only else None, timeline, rollout_steps)
     except InputError as error:
         fail(error)
 

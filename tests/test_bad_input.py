@@ -238,6 +238,14 @@ DAMAGED_MODELS = {
     "width mismatch": (dict(info=lambda shipped: {**shipped, "width": 64}),
                        "the parameters do not match width 64 and 2 blocks in model.json"),
     "blocks mismatch": (dict(info=lambda shipped: {**shipped, "blocks": 3}), "['params']['Dense_4']['bias'] is missing"),
+    "search not an object": (dict(info=lambda shipped: {**shipped, "search": [24]}),
+                             "model.json 'search' must be an object with at most value, rollout_steps, got [24]"),
+    "search unknown field": (dict(info=lambda shipped: {**shipped, "search": {"rollouts": 24}}),
+                             "'search' must be an object with at most value, rollout_steps"),
+    "search rollout steps": (dict(info=lambda shipped: {**shipped, "search": {"rollout_steps": "24"}}),
+                             "model.json 'search' 'rollout_steps' must be a whole number 0..1000, got '24'"),
+    "search value": (dict(info=lambda shipped: {**shipped, "search": {"value": "oracle"}}),
+                     "model.json 'search' 'value' must be 'network' or 'rollout', got 'oracle'"),
 }
 
 
@@ -324,6 +332,7 @@ def refused(args, message):
     (["evaluate", "x", "--episodes", "1"], "--episodes must be a whole number from 2"),
     (["evaluate", "x", "--timeline", "1"], "--timeline must be a whole number from 2 to 60"),
     (["evaluate", "x", "--timeline", "61"], "--timeline must be a whole number from 2 to 60"),
+    (["evaluate", "x", "--rollout-steps", "65"], "--rollout-steps must be a whole number from 0 to 64"),
 ])
 def test_options_out_of_range_are_refused_before_any_work(args, message):
     refused(args, message)

@@ -79,12 +79,15 @@ def test_bench_search_writes_json(tmp_path):
     out = tmp_path / "search.json"
     # The network evaluator only: the APL one is the same Planner tests/test_search.py runs,
     # and compiling its rollouts twice more would cost a minute of CI.
+    # network+rollouts with 0-step rollouts (the leaf's own tail, nothing more to compile).
     result = runner.invoke(app, ["bench", "search", "--simulations", "8", "--batch-sizes", "4", "--repeats", "3",
-                                 "--evaluators", "network", "--json", str(out)])
+                                 "--evaluators", "network,network+rollouts", "--rollout-steps", "0",
+                                 "--json", str(out)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())["results"]
-    assert [(row["evaluator"], row["batch"], row["simulations"]) for row in rows] == [
-        ("network", 1, 8), ("network", 4, 64)]
+    assert [(row["evaluator"], row["rollout_steps"], row["batch"], row["simulations"]) for row in rows] == [
+        ("network", None, 1, 8), ("network", None, 4, 64),
+        ("network+rollouts", 0, 1, 8), ("network+rollouts", 0, 4, 64)]
     assert all(row["p95_ms"] >= row["median_ms"] > 0 for row in rows)
 
 

@@ -133,6 +133,29 @@ def test_a_planner_searches_with_its_own_simulations_not_the_runs(monkeypatch):
     assert [c.num_simulations for c in built] == [16]
 
 
+def test_model_leaf_rollouts_come_from_training_then_model_json_then_the_option(monkeypatch):
+    """A model searches with the leaf rollouts it was trained with, unless its model.json's
+    "search" says otherwise (how it ships), unless `--rollout-steps` says otherwise."""
+    import dataclasses
+
+    import sim
+    import train.evaluate as evaluation
+    from train.model import load_model
+
+    shipped = load_model()
+    trained = shipped.info["config"]["rollout_steps"]
+    plain = dataclasses.replace(shipped, info={k: v for k, v in shipped.info.items() if k != "search"})
+    retuned = dataclasses.replace(plain, info={**plain.info, "search": {"rollout_steps": trained + 5}})
+    built = []
+    monkeypatch.setattr(evaluation, "make_search", lambda env, config, *rest: built.append(config))
+    env = sim.make()
+    for model, override in ((plain, None), (retuned, None), (retuned, 3), (plain, 0)):
+        _, policy = evaluation.policies_for({"m": model}, model_kinds=("net+mcts",), rollout_steps=override)
+        evaluation.policy_step(env, policy, simulations=64)
+    assert [c.rollout_steps for c in built] == [trained, trained + 5, 3, 0]
+    assert {c.value for c in built} == {shipped.info["config"]["search_value"]}
+
+
 def test_every_scenario_names_a_fight_and_its_decision():
     from train.envs import parse_fight
     from train.scenarios import SUITE, scenario_fights
@@ -241,13 +264,14 @@ def test_network_only_plays_no_search(tmp_path):
     out = tmp_path / "evaluation.json"
     result = CliRunner().invoke(app, ["evaluate", "checkpoints/retribution_paladin", "--network-only",
                                       "--fights", "patchwerk:20", "--episodes", "2", "--json", str(out),
-                                      "--plot", str(tmp_path / "e.png"), "--timeline", "4"])
+                                      "--plot", str(tmp_path / "e.png"), "--timeline", "4", "--rollout-steps", "3"])
     assert result.exit_code == 0, result.output
     assert "5-10 s" in result.output                  # the damage-per-window table
     data = json.loads(out.read_text())
     (fight,) = data["fights"]
     assert set(fight["results"]) == {"apl", "model net"} and set(fight["paired"]) == {"model net"}
     assert data["settings"]["model_policies"] == ["net"] and data["settings"]["timeline_windows"] == 4
+    assert data["settings"]["model_search"]["model"]["rollout_steps"] == 3
     assert set(fight["timeline"]["policies"]) == {"apl", "model net"}
     simple = tmp_path / "simple.simc"
     simple.write_text(SIMPLE_APL)

@@ -320,9 +320,9 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
              "--simulations", TINY["num_simulations"] + 2, "--stagger", 3, "--envs-per-fight", 16,
              "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights",
-             "--seed", 7)
+             "--seed", 7, "--rollout-steps", 3)
     config = json.loads((tuned / "config.json").read_text())
-    assert config["seed"] == 7
+    assert config["seed"] == 7 and config["rollout_steps"] == 3
     assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
     assert config["profiles"] == [str(profile)] and config["iterations"] == 1
     assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
@@ -378,4 +378,7 @@ def test_the_shipped_model_fits_the_simulator_and_records_names_not_paths():
     evaluated = evaluation["settings"]["models"]["model"]   # the export, named by its own folder
     assert exported_from == {"name": "cpu-suite", "step": 200, "params_sha256": model.params_sha256}
     assert (evaluated["step"], evaluated["params_sha256"]) == (200, model.params_sha256)
+    # measured with the leaf rollouts the model ships with (model.json "search")
+    assert evaluation["settings"]["model_search"]["model"] == model.search_settings() == {
+        "value": "rollout", "rollout_steps": 24}
     assert [fight["fight"] for fight in evaluation["fights"]] == [scenario.name for scenario in SUITE]

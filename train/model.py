@@ -65,15 +65,22 @@ class Model:
     def slots(self) -> int:
         return int(self.info["slots"])
 
-    def search_settings(self) -> dict[str, Any]:
-        """The leaf values this model was trained with (SearchConfig fields)."""
+    def search_settings(self, rollout_steps: int | None = None) -> dict[str, Any]:
+        """The leaf values this model is searched with (SearchConfig fields): those it was
+        trained with, then model.json's "search" (how an exported model is played, set after
+        measuring it), then `rollout_steps` if given."""
         trained = self.info.get("config", {})
-        return {"value": trained.get("search_value", "network"), "rollout_steps": int(trained.get("rollout_steps", 8))}
+        settings = {"value": trained.get("search_value", "network"),
+                    "rollout_steps": int(trained.get("rollout_steps", 8))}
+        settings.update(self.info.get("search", {}))
+        if rollout_steps is not None:
+            settings["rollout_steps"] = int(rollout_steps)
+        return settings
 
-    def search_config(self, simulations: int = 64):
+    def search_config(self, simulations: int = 64, rollout_steps: int | None = None):
         from search.types import SearchConfig
 
-        return SearchConfig(num_simulations=simulations, **self.search_settings()).validate()
+        return SearchConfig(num_simulations=simulations, **self.search_settings(rollout_steps)).validate()
 
     def check_env(self, env) -> None:
         """The env must have the spec, actions and observation size the network was trained on."""
@@ -119,6 +126,14 @@ INFO_INTEGERS = {"width": (1, 65536), "blocks": (0, 1024), "slots": (1, 64)}
 INFO_OPTIONAL_INTEGERS = {"num_actions": (1, 4096), "observation_size": (1, 1 << 20), "step": (0, 1 << 40)}
 
 
+# model.json's optional "search": how an exported model is searched (overrides its training config).
+SEARCH_FIELD_RULES = {"value": "'network' or 'rollout'", "rollout_steps": "a whole number 0..1000"}
+SEARCH_FIELDS = {
+    "value": lambda v: v in ("network", "rollout"),
+    "rollout_steps": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000,
+}
+
+
 def _check_info(info: Any, path: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise _not_a_model(path, f"{MODEL_FILE} holds a JSON {type(info).__name__}, not an object")
@@ -132,6 +147,14 @@ def _check_info(info: Any, path: Path) -> dict[str, Any]:
             raise _not_a_model(path, f"{MODEL_FILE} '{key}' must be a whole number {low}..{high}, got {value!r}")
     if not isinstance(info.get("config", {}), dict):
         raise _not_a_model(path, f"{MODEL_FILE} 'config' must be an object")
+    search = info.get("search", {})
+    if not isinstance(search, dict) or set(search) - set(SEARCH_FIELDS):
+        raise _not_a_model(path, f"{MODEL_FILE} 'search' must be an object with at most "
+                                 f"{', '.join(SEARCH_FIELDS)}, got {search!r}"[:300])
+    for key, check in SEARCH_FIELDS.items():
+        if key in search and not check(search[key]):
+            raise _not_a_model(path, f"{MODEL_FILE} 'search' '{key}' must be {SEARCH_FIELD_RULES[key]}, "
+                                     f"got {search[key]!r}"[:300])
     return info
 
 
