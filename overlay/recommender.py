@@ -58,7 +58,8 @@ class Recommender:
 
     @classmethod
     def from_model(cls, env: Env, model) -> "Recommender":
-        """With a trained network (train.Model): its prior, and the leaf values it was trained with."""
+        """With a trained network (train.Model): its prior, and the leaf values it is searched
+        with (`Model.search_settings`: its model.json "search", else its training config)."""
         if model is None:
             return cls(env)
         model.check_env(env)

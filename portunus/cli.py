@@ -740,6 +740,9 @@ def serve_command(
     read_timeout: float = typer.Option(10.0, help="Seconds a client has to send a request's headers and body "
                                        "(and an idle connection stays open).",
                                        callback=inputs.number_option(0.1, 600.0)),
+    rollout_steps: Optional[int] = typer.Option(None, help="APL decisions per search leaf (0-64; default: the "
+                                                           "model's own, 8 without one): fewer answer faster.",
+                                                callback=inputs.number_option(0, 64, integer=True)),
     checkpoint: Optional[str] = checkpoint_option(),
 ) -> None:
     """The planner as a local HTTP + JSON service with dynamic batching (docs in README)."""
@@ -761,7 +764,8 @@ def serve_command(
         profile_text = read_text(profile_path(profile), "profile") if profile is not None else None
         config = EngineConfig(policy=policy, simulations=simulations, batch_sizes=batch_sizes,
                               profile_text=profile_text, checkpoint=checkpoint, search_threads=search_threads,
-                              belief_samples=belief_samples, belief_particles=belief_particles)
+                              belief_samples=belief_samples, belief_particles=belief_particles,
+                              rollout_steps=rollout_steps)
         try:
             config.validate()
         except ValueError as error:

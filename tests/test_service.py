@@ -21,6 +21,7 @@ from portunus.service import EngineConfig, PlanningEngine
 from portunus.service.loadtest import _load, running_service
 
 SIMULATIONS = 8
+ROLLOUT_STEPS = 3   # not the default 8: the service's --rollout-steps must reach its searches
 pytestmark = pytest.mark.xdist_group("service")   # one service process for the whole module
 
 
@@ -47,7 +48,8 @@ def get(url: str) -> dict:
 # stop a module-scoped service and compile a new one.
 @pytest.fixture(scope="session")
 def service():
-    with running_service(["--policy", "mcts", "--checkpoint", "none", "--simulations", str(SIMULATIONS), "--batch-sizes", "1,8",
+    with running_service(["--policy", "mcts", "--checkpoint", "none", "--simulations", str(SIMULATIONS),
+                          "--rollout-steps", str(ROLLOUT_STEPS), "--batch-sizes", "1,8",
                           "--max-wait-ms", "20", "--read-timeout", str(READ_TIMEOUT)]) as (url, process):
         yield url, process
     assert process.returncode == 0, "the service did not shut down cleanly on SIGTERM"
@@ -65,7 +67,7 @@ def without_timing(result: dict) -> dict:
 def test_api_matches_in_process_search(service, snapshots):
     url, _ = service
     engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8), checkpoint="none",
-                                         search_threads=2))
+                                         search_threads=2, rollout_steps=ROLLOUT_STEPS))
     singles = []
     for snapshot in snapshots[3:6]:
         status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "tree_depth": 2})
@@ -149,7 +151,7 @@ def test_a_snapshot_that_hides_values_is_planned_over_a_belief(service):
 
     url, _ = service
     engine = PlanningEngine(EngineConfig(policy="mcts", simulations=SIMULATIONS, batch_sizes=(1, 8), checkpoint="none",
-                                         search_threads=2))
+                                         search_threads=2, rollout_steps=ROLLOUT_STEPS))
     env = engine.env
     snapshot = retail_snapshot(env, state_from_sim(env, 20.0, jax.random.key(3)), frame=77)
     assert has_hidden(snapshot)
@@ -158,7 +160,7 @@ def test_a_snapshot_that_hides_values_is_planned_over_a_belief(service):
     local = engine.plan([entry], depth=1)[0]
     assert local["belief_samples"] == 4 and sum(a["visits"] for a in local["actions"]) == 4 * SIMULATIONS
     beliefs = sample_beliefs(env, snapshot, 4, seed=77, buff_prior=buff_uptime(env))
-    merged = Planner(env, SearchConfig(num_simulations=SIMULATIONS)).recommend_belief(beliefs, jax.random.key(0))
+    merged = Planner(env, SearchConfig(num_simulations=SIMULATIONS, rollout_steps=ROLLOUT_STEPS)).recommend_belief(beliefs, jax.random.key(0))
     assert local["best_action"] == merged.action_names[merged.best_action[0]]
     assert [a["name"] for a in local["actions"]] == [a["name"] for a in merged.to_dict(0)["actions"]]
     status, body = post(f"{url}/v1/recommend", {"snapshot": snapshot_to_json(snapshot), "tree_depth": 1})
@@ -222,6 +224,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_service_keeps_serving(service, 
     assert got == 400 and "simulations: must be a whole number 1..4096" in answer["error"]
     assert get(f"{url}/v1/metrics")["client_errors"] >= len(cases) + 2
     assert get(f"{url}/v1/health")["simulations"] == SIMULATIONS
+    assert get(f"{url}/v1/health")["rollout_steps"] == ROLLOUT_STEPS
 
 
 def raw_body(body: dict, literal: str) -> bytes:

@@ -24,6 +24,7 @@ class FakeEngine:
     model = None
     profile_name = "Tester"
     sessions = 0
+    rollout_steps = None
 
     def __init__(self, config: EngineConfig):
         self.config = config

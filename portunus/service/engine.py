@@ -48,6 +48,7 @@ class EngineConfig:
     belief_samples: int = 4              # states drawn for a snapshot that hides values; 1: one guess
     belief_particles: int = 32           # copies of the fight kept per client session; 0: rules only
     max_sessions: int = 256              # sessions kept (least recently used dropped first)
+    rollout_steps: int | None = None     # APL decisions per search leaf; None: the model's own (8 without one)
 
     def threads(self) -> int:
         if self.search_threads:
@@ -69,6 +70,8 @@ class EngineConfig:
             raise ValueError(f"belief_particles: must be 0..256, got {self.belief_particles}")
         if not 1 <= self.max_sessions <= 100_000:
             raise ValueError(f"max_sessions: must be 1..100000, got {self.max_sessions}")
+        if self.rollout_steps is not None and not 0 <= self.rollout_steps <= 64:
+            raise ValueError(f"rollout_steps: must be 0..64, got {self.rollout_steps}")
         return self
 
 
@@ -106,9 +109,14 @@ class PlanningEngine:
             self.model.check_env(env)
         if config.policy == "net" and self.model is None:
             raise ValueError("policy: 'net' needs a trained model (--checkpoint)")
+        self.rollout_steps: int | None = None   # APL decisions per search leaf (None: no rollouts)
         if config.policy == "mcts":
-            search_config = (self.model.search_config(config.simulations) if self.model
-                             else SearchConfig(num_simulations=config.simulations))
+            search_config = (self.model.search_config(config.simulations, config.rollout_steps) if self.model
+                             else SearchConfig(num_simulations=config.simulations,
+                                               rollout_steps=8 if config.rollout_steps is None
+                                               else config.rollout_steps).validate())
+            if self.model is None or search_config.value == "rollout":
+                self.rollout_steps = search_config.rollout_steps
             self.planner = Planner(env, search_config, self.model.apply if self.model else None,
                                    self.model.params if self.model else None)
         elif config.policy == "net":

@@ -244,7 +244,9 @@ def freeze_heap() -> None:
 def _describe(engine: PlanningEngine) -> dict:
     c = engine.config
     return {"spec": engine.env.spec.name, "profile": engine.profile_name, "policy": c.policy,
-            "simulations": c.simulations, "batch_sizes": list(engine.batch_sizes),
+            "simulations": c.simulations,
+            "rollout_steps": engine.rollout_steps,
+            "batch_sizes": list(engine.batch_sizes),
             "search_threads": engine.threads, "belief_samples": c.belief_samples,
             "belief_particles": c.belief_particles, "sessions": engine.sessions,
             "model": engine.model.identity() if engine.model else None}
