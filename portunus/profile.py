@@ -245,6 +245,18 @@ def shipped_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.simc"))
 
 
+def portable_profile(name: str) -> str:
+    """A training config's profile as a model records it: a shipped character's file by its
+    name ("default" for the default one), so an exported model names no machine's paths;
+    any other file as given."""
+    path = Path(name)
+    if path.exists() and path.resolve() == DEFAULT_PROFILE.resolve():
+        return "default"
+    if path.exists() and path.resolve().parent == PROFILE_DIR.resolve() and path.suffix == ".simc":
+        return path.stem
+    return name
+
+
 def profile_path(path: str | Path | None = None) -> Path:
     """A profile file, or a shipped character's file by name; None: the shipped default."""
     path = Path(path) if path is not None else DEFAULT_PROFILE

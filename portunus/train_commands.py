@@ -424,8 +424,11 @@ def export_command(
         from train.envs import parse_fight
         from train.model import export_model, load_model, model_info
 
+        from portunus.profile import portable_profile
+
         model = load_model(run)
         config = read_config_of(model)
+        config = config.replace(profiles=[portable_profile(name) for name in config.profiles])
         env = sim.make(config.spec, None, parse_fight(config.fights[0], config.slots))
         info = {**model_info(config, env), "exported_from": model.identity(), "step": model.info.get("step")}
         export_model(out, model.params, info)

@@ -209,7 +209,11 @@ def test_damaged_or_mismatched_checkpoints_are_clear_errors(tmp_path):
     from train.model import load_model
     from train.trainer import Trainer
 
-    config = config_from_dict({**TINY, "iterations": 4, "warmstart_iterations": 4})
+    from portunus.profile import DEFAULT_PROFILE
+
+    # the default character given as its file (as `portunus finetune --profile FILE` records it)
+    config = config_from_dict({**TINY, "iterations": 4, "warmstart_iterations": 4,
+                               "profiles": [str(DEFAULT_PROFILE.absolute())]})
     run = tmp_path / "run"
     trainer = Trainer(config, run)
     trainer.run()
@@ -222,7 +226,7 @@ def test_damaged_or_mismatched_checkpoints_are_clear_errors(tmp_path):
     exported = CliRunner().invoke(app, ["export", str(run), str(tmp_path / "exported")])
     assert exported.exit_code == 0, exported.output
     text = (tmp_path / "exported" / "model.json").read_text()
-    assert str(tmp_path) not in text
+    assert str(tmp_path) not in text and json.loads(text)["config"]["profiles"] == ["default"]
     assert json.loads(text)["exported_from"] == {"name": "run", "step": 4,
                                                  "params_sha256": load_model(tmp_path / "exported").params_sha256}
     # A damaged newest checkpoint: resume goes on from the newest readable one, says so, and sets the
