@@ -232,14 +232,12 @@ def search_command(
         import sim
         from portunus.profile import load_profile
 
-        from train.model import resolve_model
+        from train.model import leaf_settings, resolve_model
 
         model = resolve_model(checkpoint)
-        settings = (model.search_settings(rollout_steps) if model
-                    else {"rollout_steps": 8 if rollout_steps is None else rollout_steps})
         config = search.SearchConfig(policy=policy, num_simulations=simulations, prior=prior,
                                      expected_value=not sampled, worlds=worlds if sampled else 1,
-                                     **settings).validate()
+                                     **leaf_settings(model, rollout_steps)).validate()
         chosen_fight = build_fight(fight, duration, targets, None, route, key_level)
         character = load_profile(profile)
         env = sim.make(character.spec_key, character,

@@ -126,12 +126,21 @@ INFO_INTEGERS = {"width": (1, 65536), "blocks": (0, 1024), "slots": (1, 64)}
 INFO_OPTIONAL_INTEGERS = {"num_actions": (1, 4096), "observation_size": (1, 1 << 20), "step": (0, 1 << 40)}
 
 
-# model.json's optional "search": how an exported model is searched (overrides its training config).
-SEARCH_FIELD_RULES = {"value": "'network' or 'rollout'", "rollout_steps": "a whole number 0..1000"}
+# model.json's optional "search": how an exported model is searched (overrides its training config);
+# each field's check and the rule an error names.
 SEARCH_FIELDS = {
-    "value": lambda v: v in ("network", "rollout"),
-    "rollout_steps": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000,
+    "value": (lambda v: v in ("network", "rollout"), "'network' or 'rollout'"),
+    "rollout_steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000,
+                      "a whole number 0..1000"),
 }
+
+
+def leaf_settings(model: "Model | None", rollout_steps: int | None = None) -> dict[str, Any]:
+    """SearchConfig leaf fields for a command's --rollout-steps: the model's own settings
+    (`Model.search_settings`), or without a model SearchConfig's defaults unless given."""
+    if model is not None:
+        return model.search_settings(rollout_steps)
+    return {} if rollout_steps is None else {"rollout_steps": int(rollout_steps)}
 
 
 def _check_info(info: Any, path: Path) -> dict[str, Any]:
@@ -151,10 +160,9 @@ def _check_info(info: Any, path: Path) -> dict[str, Any]:
     if not isinstance(search, dict) or set(search) - set(SEARCH_FIELDS):
         raise _not_a_model(path, f"{MODEL_FILE} 'search' must be an object with at most "
                                  f"{', '.join(SEARCH_FIELDS)}, got {search!r}"[:300])
-    for key, check in SEARCH_FIELDS.items():
+    for key, (check, rule) in SEARCH_FIELDS.items():
         if key in search and not check(search[key]):
-            raise _not_a_model(path, f"{MODEL_FILE} 'search' '{key}' must be {SEARCH_FIELD_RULES[key]}, "
-                                     f"got {search[key]!r}"[:300])
+            raise _not_a_model(path, f"{MODEL_FILE} 'search' '{key}' must be {rule}, got {search[key]!r}"[:300])
     return info
 
 

@@ -99,7 +99,7 @@ class PlanningEngine:
         self.slice_sizes = tuple(sorted({math.ceil(size / self.threads) for size in self.batch_sizes}))
         self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="search-slice")
         profile = parse_profile(config.profile_text, "profile") if config.profile_text else load_profile()
-        from train.model import resolve_model
+        from train.model import leaf_settings, resolve_model
 
         self.model = resolve_model(config.checkpoint)
         self.env = sim.live_env(config.spec, profile, slots=self.model.slots if self.model else 8)
@@ -111,10 +111,8 @@ class PlanningEngine:
             raise ValueError("policy: 'net' needs a trained model (--checkpoint)")
         self.rollout_steps: int | None = None   # APL decisions per search leaf (None: no rollouts)
         if config.policy == "mcts":
-            search_config = (self.model.search_config(config.simulations, config.rollout_steps) if self.model
-                             else SearchConfig(num_simulations=config.simulations,
-                                               rollout_steps=8 if config.rollout_steps is None
-                                               else config.rollout_steps).validate())
+            search_config = SearchConfig(num_simulations=config.simulations,
+                                         **leaf_settings(self.model, config.rollout_steps)).validate()
             if self.model is None or search_config.value == "rollout":
                 self.rollout_steps = search_config.rollout_steps
             self.planner = Planner(env, search_config, self.model.apply if self.model else None,
