@@ -301,7 +301,8 @@ def evaluate_command(
                                                       "(default: the shipped Templar).",
                                            callback=inputs.text_file_option(may_be_name=True)),
     fights: str = typer.Option("patchwerk,aoe,route:sample_keystone",
-                               help="Fights, as in the training config (a fight may add ,bloodlust=SECONDS|none)."),
+                               help="Fights, as in the training config (a fight may add ,bloodlust=SECONDS|none; "
+                                    "an aoe or route ,own_damage=WEIGHT)."),
     suite: bool = typer.Option(False, help="Play the scenario suite instead of --fights (each scenario "
                                            "states the decision it tests)."),
     scenarios: Optional[str] = typer.Option(None, help="With --suite: only these scenarios (comma-separated)."),

@@ -11,7 +11,7 @@ swamp the differences search must see.
 Value scale (the same as the simulator's rewards, so mctx's discount-1 sums
 and its min-max q normalization behave): fixed-time fights, damage to the end
 / (nominal DPS x duration); fights that end when enemies die, -(time to the
-end) / time limit.
+end) / time limit (+ the player's damage to the end, weighted, on a route scored by both).
 """
 
 from __future__ import annotations
@@ -84,9 +84,12 @@ def rollout_value(env: Env, apl, steps: int):
         group_now = jnp.sum(jnp.where(jnp.arange(num_pulls) == end.pull_index, f.group_dps, 0.0))
         current = jnp.sum(end.enemy_health * end.enemy_alive) / (nominal + group_now * jnp.maximum(alive_now, 1))
         later = jnp.arange(num_pulls) > end.pull_index
-        to_clear = jnp.where(end.terminated, 0.0,
-                             current + jnp.sum(jnp.where(later, later_pull_seconds + f.pull_travel, 0.0)))
-        time_value = -(end.time - state.time + to_clear) * f.reward_scale
+        fighting = jnp.where(end.terminated, 0.0, current + jnp.sum(jnp.where(later, later_pull_seconds, 0.0)))
+        to_clear = fighting + jnp.sum(jnp.where(later & ~end.terminated, f.pull_travel, 0.0))
+        # A route weighted by the player's own damage too: the rollout's, then the nominal
+        # DPS over the fighting left (none while travelling).
+        own_damage = end.damage_done - state.damage_done + nominal * fighting
+        time_value = -(end.time - state.time + to_clear) * f.reward_scale + own_damage * f.own_damage_scale
         return jnp.where(state.terminated, 0.0,
                          jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, time_value, damage_value))
 

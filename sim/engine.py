@@ -1048,9 +1048,10 @@ def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expect
     num_pulls = fight.pull_health.shape[0]
     cleared = ~jnp.any(state.enemy_alive, axis=0) & (state.pull_index == num_pulls - 1)
     terminated = cleared | (state.time >= f.time_limit - EPSILON)
+    damage = state.damage_done - before.damage_done
     reward = jnp.where(f.objective == OBJECTIVE_CLEAR_TIME,
-                       -(state.time - before.time),
-                       state.damage_done - before.damage_done) * f.reward_scale
+                       -(state.time - before.time) * f.reward_scale + damage * f.own_damage_scale,
+                       damage * f.reward_scale)
     state = state.replace(terminated=terminated, reward=reward, illegal_action=~legal,
                           step_count=state.step_count + 1)
     state = state.replace(legal_action_mask=legal_action_mask(materialize(state, state), spec, fight))

@@ -71,6 +71,10 @@ class Fight:
     raid_debuffs: bool = True       # SimC's default raid: Mystic Touch, Chaos Brand, Hunter's Mark on every enemy
     bloodlust_at: float | None = None   # seconds into the fight (None: never, or by pull)
     pull_bloodlust: tuple[bool, ...] = ()   # Bloodlust when these pulls are engaged
+    # Clear-time fights: what the player's own damage is worth beside the clear, in seconds of
+    # clear time per second of damage at the nominal DPS (0: the clear alone). A route scored
+    # by both, as a player reads the timer and the meter.
+    own_damage_weight: float = 0.0
 
     @property
     def num_slots(self) -> int:
@@ -95,14 +99,16 @@ class Fight:
     def tables(self, nominal_dps: float, enemy: Mapping[str, float] | None = None) -> FightTables:
         """Arrays for the engine. Fixed-time fights reward damage, scaled by `nominal_dps` x
         duration so returns stay near 1; fights that end when enemies die reward speed
-        (-elapsed / time limit), since their total damage is fixed. `enemy` is the spec's game:
+        (-elapsed / time limit), since their total damage is fixed, plus the player's share
+        of it when `own_damage_weight` says so. `enemy` is the spec's game:
         its enemies' armor and its raid's damage-taken debuffs (a spec file's `[enemy]`)."""
         enemy = {**RETAIL_ENEMY, **(enemy or {})}
         armor = enemy["armor_reduction"] if self.armor_reduction is None else self.armor_reduction
         if self.objective == OBJECTIVE_CLEAR_TIME:
             scale = 1.0 / self.time_limit
+            own_damage_scale = self.own_damage_weight / (nominal_dps * self.time_limit)
         else:
-            scale = 1.0 / (nominal_dps * self.time_limit)
+            scale, own_damage_scale = 1.0 / (nominal_dps * self.time_limit), 0.0
         return FightTables(
             pull_health=jnp.asarray(self.pull_health, jnp.float32),
             pull_travel=jnp.asarray(self.pull_travel, jnp.float32),
@@ -117,6 +123,7 @@ class Fight:
             pull_bloodlust=jnp.asarray(np.array(self.pull_bloodlust or (False,) * self.num_pulls, bool)),
             objective=jnp.int32(self.objective),
             reward_scale=jnp.float32(scale),
+            own_damage_scale=jnp.float32(own_damage_scale),
         )
 
 

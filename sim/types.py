@@ -30,7 +30,7 @@ WAIT_MIN, WAIT_MAX = 0.1, 1.5
 
 # Fight objectives (`FightTables.objective`).
 OBJECTIVE_DAMAGE = 0      # reward = player damage, scaled
-OBJECTIVE_CLEAR_TIME = 1  # reward = -elapsed time / timer (speedrun a route)
+OBJECTIVE_CLEAR_TIME = 1  # reward = -elapsed time / timer (speedrun a route), + the player's damage if weighted
 
 
 @struct.dataclass
@@ -201,6 +201,7 @@ class FightTables:
     pull_bloodlust: jax.Array     # bool [NP]; Bloodlust when this pull is engaged
     objective: jax.Array          # i32[]; OBJECTIVE_*
     reward_scale: jax.Array       # f32[]; multiplies damage (or time) into reward
+    own_damage_scale: jax.Array   # f32[]; clear-time fights: multiplies the player's damage into reward (0: none)
 
 
 @struct.dataclass

@@ -15,6 +15,8 @@ FIGHTS = {
     "patchwerk": lambda: sim.patchwerk(duration=30.0),
     "aoe": lambda: sim.aoe(targets=4, health_per_target=40_000.0),
     "route": lambda: sim.load_route("short_test"),
+    # A route scored by the clear and the player's own damage (`,own_damage=` in fight names).
+    "route_own_damage": lambda: dataclasses.replace(sim.load_route("short_test"), own_damage_weight=1.5),
 }
 
 
@@ -49,8 +51,9 @@ def test_rollouts_finish_and_rewards_are_scaled(env):
     final = jax.tree.map(np.asarray, states.replace(key=None))
     if env.fight.fixed_time:
         expected = final.damage_done / (env.spec.settings["nominal_dps"] * env.fight.time_limit)
-    else:  # fights that end when the enemies die reward speed
-        expected = -final.time / env.fight.time_limit
+    else:  # fights that end when the enemies die reward speed (and the player's damage if weighted)
+        expected = -final.time / env.fight.time_limit + env.fight.own_damage_weight * final.damage_done / (
+            env.spec.settings["nominal_dps"] * env.fight.time_limit)
     assert np.all(np.abs(expected) <= 2.0)
 
 
@@ -64,7 +67,10 @@ def test_return_equals_sum_of_rewards(env):
     final, rewards = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, 300)))(
         env.init(jax.random.key(2)), jax.random.key(3))
     if not env.fight.fixed_time:
-        expected = -float(final.time) * float(env.fight_tables.reward_scale)
+        own_damage = float(final.damage_done) * env.fight.own_damage_weight / (
+            env.spec.settings["nominal_dps"] * env.fight.time_limit)
+        expected = -float(final.time) * float(env.fight_tables.reward_scale) + own_damage
+        assert (own_damage > 0.01) == (env.fight.own_damage_weight > 0)
     else:
         expected = float(final.damage_done) * float(env.fight_tables.reward_scale)
     assert float(rewards.sum()) == pytest.approx(expected, rel=1e-4, abs=1e-6)

@@ -171,6 +171,17 @@ def test_every_scenario_names_a_fight_and_its_decision():
         scenario_fights(("nope",))
     with pytest.raises(InputError, match="unknown option 'lust=3'"):
         parse_fight("patchwerk,lust=3", 8)
+    # The route scenario is scored by its clear and the player's own damage: the planner's reward says so.
+    route = parse_fight(scenario_fights(("route",))[0].fight, 8)
+    assert route.own_damage_weight > 0 and parse_fight("route:sample_keystone", 8).own_damage_weight == 0
+    assert parse_fight("aoe:3,own_damage=0.25,bloodlust=none", 8).own_damage_weight == 0.25
+    for bad, message in (("patchwerk:300,own_damage=1", "scored by damage already"),
+                         ("aoe:3,own_damage=-1", "own_damage must be a weight 0..10"),
+                         ("aoe:3,own_damage=nan", "own_damage must be a weight"),
+                         ("aoe:3,own_damage=11", "own_damage must be a weight"),
+                         ("aoe:3,own_damage=", "unknown option 'own_damage='")):
+        with pytest.raises(InputError, match=message):
+            parse_fight(bad, 8)
 
 
 def test_cli_suite_in_a_small_configuration(tmp_path):

@@ -284,13 +284,19 @@ def test_search_with_the_flax_network_runs():
     assert recommendation.visit_counts.sum(axis=1).tolist() == [16] * 4
 
 
-def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile):
+@pytest.mark.parametrize("own_damage_weight", [0.0, 1.0])
+def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile, own_damage_weight):
     """-(rollout time + the current pull's health at its steady rate + each later pull's health at
     its own rate + travel) x scale: a burst inside the rollout shortens the estimate only by the
-    health it removed, and killing an enemy now does not slow down every later pull."""
+    health it removed, and killing an enemy now does not slow down every later pull. A route
+    weighted by own damage adds the rollout's damage and the nominal DPS over the fighting left
+    (not the travel)."""
+    import dataclasses
+
     from search.evaluator import rollout_value
 
     for fight in (sim.aoe(targets=4), sim.load_route("short_test")):
+        fight = dataclasses.replace(fight, own_damage_weight=own_damage_weight)
         env = sim.make(profile=test_profile, fight=fight)
         apl = load_apl(env)
         state = env.init(jax.random.key(0))
@@ -303,11 +309,15 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile)
                 end = env.step(end, apl(end))
             pull = int(end.pull_index)
             alive = int(np.sum(end.enemy_alive))
-            seconds = float(jnp.sum(end.enemy_health * end.enemy_alive)) / (nominal + group[pull] * max(alive, 1))
+            fighting = float(jnp.sum(end.enemy_health * end.enemy_alive)) / (nominal + group[pull] * max(alive, 1))
+            travel = 0.0
             for later in range(pull + 1, fight.num_pulls):
                 health = fight.pull_health[later]
-                seconds += health.sum() / (nominal + group[later] * np.sum(health > 0)) + fight.pull_travel[later]
-            expected = -((float(end.time) - float(state.time)) + seconds) * scale
+                fighting += health.sum() / (nominal + group[later] * np.sum(health > 0))
+                travel += fight.pull_travel[later]
+            expected = -((float(end.time) - float(state.time)) + fighting + travel) * scale
+            own_damage = float(end.damage_done - state.damage_done) + nominal * fighting
+            expected += own_damage_weight * own_damage / (nominal * float(env.fight.time_limit))
             one = jax.tree.map(lambda x: x[None], state)
             assert float(rollout_value(env, apl, steps)(one)[0]) == pytest.approx(expected, rel=1e-5), (fight.name, steps)
 

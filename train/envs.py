@@ -2,7 +2,9 @@
 
 Fight names: "patchwerk" or "patchwerk:SECONDS", "aoe" or "aoe:TARGETS",
 "route:NAME_OR_FILE" (a shipped route or a route TOML file), optionally followed by
-",bloodlust=SECONDS" (Bloodlust at that time) or ",bloodlust=none". Every fight is
+",bloodlust=SECONDS" (Bloodlust at that time) or ",bloodlust=none", and fights that end
+when enemies die by ",own_damage=WEIGHT" (the player's own damage counts beside the clear
+time: `sim.Fight.own_damage_weight`). Every fight is
 padded to the config's enemy slots so one network reads them all. Profiles:
 "default" (the shipped character) or a SimC profile file.
 """
@@ -19,9 +21,13 @@ import sim
 from portunus.errors import InputError
 from portunus.profile import load_profile
 from sim.env import Env
-from sim.types import PlayerStats
+from sim.types import OBJECTIVE_CLEAR_TIME, PlayerStats
 
 FIGHT_KINDS = ("patchwerk", "aoe", "route")
+
+
+FIGHT_OPTIONS = "bloodlust=SECONDS|none, own_damage=WEIGHT"
+MAX_OWN_DAMAGE_WEIGHT = 10.0
 
 
 def parse_fight(name: str, slots: int) -> sim.Fight:
@@ -29,8 +35,8 @@ def parse_fight(name: str, slots: int) -> sim.Fight:
     kind, _, argument = head.partition(":")
     if kind not in FIGHT_KINDS:
         raise InputError(f"fights: unknown fight '{name}'; use patchwerk[:SECONDS], aoe[:TARGETS] "
-                         f"or route:NAME_OR_FILE, optionally with ,bloodlust=SECONDS|none")
-    bloodlust = _bloodlust_option(name, options)
+                         f"or route:NAME_OR_FILE, optionally with ,{FIGHT_OPTIONS}")
+    settings = _fight_options(name, options)
     try:
         if kind == "patchwerk":
             fight = sim.patchwerk(duration=float(argument)) if argument else sim.patchwerk()
@@ -44,30 +50,38 @@ def parse_fight(name: str, slots: int) -> sim.Fight:
         if isinstance(error, InputError):
             raise
         raise InputError(f"fights: bad number in '{name}'") from None
-    if bloodlust is not False:
-        fight = dataclasses.replace(fight, bloodlust_at=bloodlust,
+    if "bloodlust" in settings:
+        fight = dataclasses.replace(fight, bloodlust_at=settings["bloodlust"],
                                     pull_bloodlust=(False,) * fight.num_pulls if fight.pull_bloodlust else ())
+    if "own_damage" in settings:
+        if fight.objective != OBJECTIVE_CLEAR_TIME:
+            raise InputError(f"fights: own_damage applies to fights that end when their enemies die "
+                             f"(aoe, route); '{name}' is scored by damage already")
+        fight = dataclasses.replace(fight, own_damage_weight=settings["own_damage"])
     return fight.with_slots(slots)
 
 
-def _bloodlust_option(name: str, options: list[str]) -> float | None | bool:
-    """The `,bloodlust=` option: seconds, None for none, False when not given."""
-    bloodlust: float | None | bool = False
+def _fight_options(name: str, options: list[str]) -> dict:
+    """A fight name's `,key=value` options: "bloodlust" (seconds, or None for none) and
+    "own_damage" (a weight), each only when given."""
+    settings: dict = {}
     for option in options:
-        key, _, value = option.partition("=")
-        if key.strip() != "bloodlust" or not value.strip():
-            raise InputError(f"fights: unknown option '{option}' in '{name}'; the one option is "
-                             f"bloodlust=SECONDS or bloodlust=none")
-        if value.strip() == "none":
-            bloodlust = None
+        key, _, value = (part.strip() for part in option.partition("="))
+        if key not in ("bloodlust", "own_damage") or not value:
+            raise InputError(f"fights: unknown option '{option}' in '{name}'; the options are {FIGHT_OPTIONS}")
+        if key == "bloodlust" and value == "none":
+            settings[key] = None
             continue
         try:
-            bloodlust = float(value)
+            number = float(value)
         except ValueError:
-            raise InputError(f"fights: bloodlust must be seconds or 'none' in '{name}'") from None
-        if not math.isfinite(bloodlust) or bloodlust < 0:
-            raise InputError(f"fights: bloodlust must be seconds >= 0 in '{name}'")
-    return bloodlust
+            number = math.nan
+        high = MAX_OWN_DAMAGE_WEIGHT if key == "own_damage" else math.inf
+        if not math.isfinite(number) or not 0 <= number <= high:
+            wanted = "seconds >= 0 or 'none'" if key == "bloodlust" else f"a weight 0..{high:g}"
+            raise InputError(f"fights: {key} must be {wanted} in '{name}', got {value!r}")
+        settings[key] = number
+    return settings
 
 
 def load_profiles(names: tuple[str, ...]):

@@ -4,8 +4,8 @@ At every decision the lookahead tries each legal action (up to `max_actions` of 
 follows each with the APL to the fight's end under `samples` fresh random keys (the same
 keys for every action: common random numbers, so the comparison between actions is
 paired), and takes the action with the best mean outcome (damage in fixed-time fights,
-clear time in fights that end when enemies die). This is Bertsekas' rollout policy over
-the APL: with exact values it is never worse than the APL, and its gain over the APL is
+clear time in fights that end when enemies die, with the player's own damage where the
+fight weighs it). This is Bertsekas' rollout policy over the APL: with exact values it is never worse than the APL, and its gain over the APL is
 a lower bound on what any policy can find, measured with the same paired evaluation as
 every other policy (`portunus evaluate --headroom`).
 
@@ -86,8 +86,9 @@ def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int 
         final = play_out(step_batch(env, tiled, first))
         if horizon is not None:
             outcome = final.damage_done
-        elif clear_time:
-            outcome = -final.time
+        elif clear_time:  # the fight's return: the clear, and the player's damage where the fight weighs it
+            tables = env.fight_tables
+            outcome = -final.time * tables.reward_scale + final.damage_done * tables.own_damage_scale
         else:
             outcome = final.damage_done
         mean = outcome.reshape(episodes, width, samples).mean(axis=-1)

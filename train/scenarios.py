@@ -29,8 +29,9 @@ SUITE = (
              "holding cooldowns for Bloodlust that comes 90 s into the fight"),
     Scenario("hold_for_big_pull", "route:hold_for_big_pull",
              "holding Wake of Ashes / Avenging Wrath through a small pull for the larger one 12 s later"),
-    Scenario("route", "route:sample_keystone",
-             "a whole keystone: cooldowns across pulls and travel, scored by clear time and own damage"),
+    Scenario("route", "route:sample_keystone,own_damage=1",
+             "a whole keystone: cooldowns across pulls and travel, scored by clear time and own damage "
+             "(a second of the player's damage at the nominal DPS weighs a second of the clear)"),
 )
 # Not in the suite yet, because the simulator cannot express them: adds that arrive mid-fight
 # (SimC's DungeonSlice timings need enemies with spawn times) and an execute phase (12.0's
