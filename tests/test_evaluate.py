@@ -199,6 +199,7 @@ def test_cli_suite_in_a_small_configuration(tmp_path):
     data = json.loads(out.read_text())
     (fight,) = data["fights"]
     assert fight["fight"] == "hold_for_big_pull" and "Wake of Ashes" in fight["tests"]
+    assert fight["definition"] == "route:hold_for_big_pull"
     assert fight["objective"] == "clear_time" and set(fight["paired"]) == {"apl:simple"}
     assert set(fight["paired"]["apl:simple"]) == {"dps", "damage", "clear_time"}
     assert data["settings"]["seeds"]["evaluation_seed"] == 0 and data["settings"]["seeds"]["episodes"] == {

@@ -215,6 +215,7 @@ class FightResult:
     tests: str = ""                 # the decision this fight tests (scenarios)
     stopped: str = ""               # why the episodes stopped
     timeline: dict | None = None    # casts and damage per window of fight time (train/timeline.py)
+    definition: str = ""            # the fight as named in a config ("route:sample_keystone,own_damage=1")
 
 
 def summarize(env: Env, metrics: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
@@ -317,6 +318,7 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
             env, policies, episodes, simulations, seed, half_width, max_episodes, block,
             None if on_block is None else (lambda done, planned, label=label: on_block(label, done, planned)),
             name=label, tests=(tests or {}).get(label, ""), timeline=timeline)
+        outcome = dataclasses.replace(outcome, definition=fight_name)
         outcomes.append(outcome)
         if on_result is not None:
             on_result(outcome)
