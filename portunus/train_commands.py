@@ -190,7 +190,7 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                          block: Optional[int] = None, tests: Optional[dict] = None,
                          headroom: Optional[tuple] = None, planners: Optional[dict] = None,
                          model_kinds: Optional[tuple[str, ...]] = None, timeline: Optional[int] = None,
-                         rollout_steps: Optional[int] = None) -> dict:
+                         rollout_steps: Optional[int] = None, search_value: Optional[str] = None) -> dict:
     """Evaluate, show one table per fight as it finishes, write the JSON and the plot.
     `fights`: comma-separated fight names, or (label, fight name) pairs (the suite)."""
     from portunus.plots import evaluation_bars
@@ -266,11 +266,12 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
                             on_progress=lambda label: on_block(label, 0, max_episodes or episodes),
                             on_result=show, apls=apls, half_width=half_width, max_episodes=max_episodes,
                             block=block, on_block=on_block, tests=tests, headroom=headroom, planners=planners,
-                            model_kinds=model_kinds, timeline=timeline, rollout_steps=rollout_steps)
+                            model_kinds=model_kinds, timeline=timeline, rollout_steps=rollout_steps,
+                            search_value=search_value)
     result = to_json(outcomes, {
         "episodes": episodes, "half_width_percent": half_width, "max_episodes": max_episodes, "block": block,
         "simulations": simulations, "model_policies": list(model_kinds), "timeline_windows": timeline,
-        "model_search": {label: model.search_settings(rollout_steps) for label, model in models.items()},
+        "model_search": {label: model.search_settings(rollout_steps, search_value) for label, model in models.items()},
         "profile": profile.name if profile else "default",
         "baseline": "apl (the spec's default APL)",
         "apls": {label: str(path) for label, path in (apls or {}).items()},
@@ -342,6 +343,10 @@ def evaluate_command(
                                                            "MCTS (0-64; default: each model's own, its "
                                                            "model.json 'search' or training config).",
                                                 callback=inputs.number_option(0, 64, integer=True)),
+    search_value: Optional[str] = typer.Option(None, help="Leaf values in the models' network + MCTS: 'rollout' "
+                                                          "(APL rollouts, then a steady-rate tail), 'network' (the "
+                                                          "value head) or 'bootstrap' (the rollouts, then the value "
+                                                          "head); default: each model's own."),
     seed: int = typer.Option(0, help="Evaluation seed (0 .. 2^32-1); episodes never share a start with "
                                      "training's.", callback=inputs.seed_option()),
     json_path: Path = typer.Option(Path("bench-results/evaluation.json"), "--json", help="Where to write JSON.",
@@ -364,6 +369,14 @@ def evaluate_command(
                              "--apl FILE, --mcts or --headroom")
         if network_only and not checkpoints:
             raise InputError("--network-only plays a model's network: give a model (run or exported model)")
+        if search_value is not None:
+            from search.types import VALUES
+
+            if search_value not in VALUES:
+                raise InputError(f"--search-value must be one of {', '.join(VALUES)}, got '{search_value}'")
+            if not checkpoints or network_only:
+                raise InputError("--search-value sets the leaves of a model's network + MCTS: give a model "
+                                 "(run or exported model), without --network-only")
         models: dict = {}
         for path in checkpoints:
             label = "model" if len(checkpoints) == 1 else path.name
@@ -389,7 +402,7 @@ def evaluate_command(
                              half_width, max_episodes if half_width is not None else None,
                              episodes if half_width is not None else None, tests,
                              (headroom_samples, headroom_actions, headroom_horizon) if headroom else None,
-                             planners, ("net",) if network_only else None, timeline, rollout_steps)
+                             planners, ("net",) if network_only else None, timeline, rollout_steps, search_value)
     except InputError as error:
         fail(error)
 

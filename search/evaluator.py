@@ -96,6 +96,30 @@ def rollout_value(env: Env, apl, steps: int):
     return value
 
 
+def rollout_reward(env: Env, start: State, end: State) -> jax.Array:
+    """The simulator's rewards summed from `start` to `end` (the same formula as `engine.step`'s)."""
+    f = env.fight_tables
+    damage = end.damage_done - start.damage_done
+    time_reward = -(end.time - start.time) * f.reward_scale + damage * f.own_damage_scale
+    return jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, time_reward, damage * f.reward_scale)
+
+
+def bootstrapped_value(env: Env, apl, steps: int, network):
+    """Values [N]: `steps` APL decisions, then the network's value of the state reached
+    (n-step bootstrapping). The rollout keeps the exact short-horizon differences; the
+    network, trained on whole returns, prices what the steady-rate tail cannot see (a
+    cooldown kept for the next pull, which enemies are left). `network`: a
+    `network_evaluator`."""
+
+    def value(params, states: State) -> jax.Array:
+        end = play_policy(env, apl, states, steps, last_axis=True) if steps else states
+        _, tail = network(params, end)  # 0 where the rollout ended the fight
+        reward = jax.vmap(lambda start, stop: rollout_reward(env, start, stop))(states, end)
+        return jnp.where(states.terminated, 0.0, reward + tail)
+
+    return value
+
+
 def network_evaluator(env: Env, apply_fn):
     """Prior and value from a network: `apply_fn(params, observation) -> (logits [A+1], value)`,
     for a batch of states: (params, states) -> (logits [N, A+1], values [N])."""

@@ -21,7 +21,7 @@ import mctx
 import numpy as np
 
 from search.backward import batched_backward_in_mctx
-from search.evaluator import apl_prior, network_evaluator, rollout_value, uniform_prior
+from search.evaluator import apl_prior, bootstrapped_value, network_evaluator, rollout_value, uniform_prior
 from search.tree_export import export_tree
 from search.types import INTERACTIVE_BATCH, Recommendation, SearchConfig
 from sim._xla import jit
@@ -42,6 +42,10 @@ def make_evaluator(env: Env, config: SearchConfig, apply_fn: Callable | None = N
     if apply_fn is not None and config.value == "network":
         return network_evaluator(env, apply_fn)
     apl = apl if apl is not None else load_apl(env)
+    if apply_fn is not None and config.value == "bootstrap":  # rollouts, then the value head
+        network = network_evaluator(env, apply_fn)
+        bootstrapped = bootstrapped_value(env, apl, config.rollout_steps, network)
+        return lambda params, states: (network(params, states)[0], bootstrapped(params, states))
     value = rollout_value(env, apl, config.rollout_steps)
     if apply_fn is not None:  # the network's prior, valued by rollouts
         network = network_evaluator(env, apply_fn)

@@ -10,7 +10,7 @@ import numpy as np
 POLICIES = ("gumbel", "muzero")
 QTRANSFORMS = ("default", "by_parent_and_siblings", "by_min_max", "completed_by_mix_value")
 PRIORS = ("apl", "uniform")
-VALUES = ("network", "rollout")
+VALUES = ("network", "rollout", "bootstrap")
 DEVICES = ("auto", "cpu", "default")
 # Measured on an H200 machine (issue 18): one state's search with the network, 256 simulations,
 # 113 ms on the GPU against 26 ms on its host CPU (launch latency of many tiny kernels). Only
@@ -37,7 +37,8 @@ class SearchConfig:
         decisions, then the rollout's damage rate extrapolated to the end of the fight.
     value with a network: "network" (its value head) or "rollout" (the network's prior
         with the APL rollout value above: exact short-horizon damage differences, which
-        a learned value's errors can swamp).
+        a learned value's errors can swamp), or "bootstrap" (the rollout, then the value
+        head at the state it reached instead of the steady-rate tail).
     qtransform: "default" is the policy's own (min-max by parent and siblings for
         muzero, completed-by-mix-value for gumbel).
     device: where `Planner` searches. "auto": batches of up to `INTERACTIVE_BATCH` states

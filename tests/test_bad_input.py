@@ -239,13 +239,16 @@ DAMAGED_MODELS = {
                        "the parameters do not match width 64 and 2 blocks in model.json"),
     "blocks mismatch": (dict(info=lambda shipped: {**shipped, "blocks": 3}), "['params']['Dense_4']['bias'] is missing"),
     "search not an object": (dict(info=lambda shipped: {**shipped, "search": [24]}),
-                             "model.json 'search' must be an object with at most value, rollout_steps, got [24]"),
+                             "model.json 'search' must be an object with at most value, rollout_steps, "
+                             "max_num_considered_actions, got [24]"),
     "search unknown field": (dict(info=lambda shipped: {**shipped, "search": {"rollouts": 24}}),
                              "'search' must be an object with at most value, rollout_steps"),
     "search rollout steps": (dict(info=lambda shipped: {**shipped, "search": {"rollout_steps": "24"}}),
                              "model.json 'search' 'rollout_steps' must be a whole number 0..1000, got '24'"),
     "search value": (dict(info=lambda shipped: {**shipped, "search": {"value": "oracle"}}),
-                     "model.json 'search' 'value' must be 'network' or 'rollout', got 'oracle'"),
+                     "model.json 'search' 'value' must be 'network' or 'rollout' or 'bootstrap', got 'oracle'"),
+    "search considered actions": (dict(info=lambda shipped: {**shipped, "search": {"max_num_considered_actions": 0}}),
+                                  "model.json 'search' 'max_num_considered_actions' must be a whole number 1..4096, got 0"),
 }
 
 

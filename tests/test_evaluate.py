@@ -154,6 +154,17 @@ def test_model_leaf_rollouts_come_from_training_then_model_json_then_the_option(
         evaluation.policy_step(env, policy, simulations=64)
     assert [c.rollout_steps for c in built] == [trained, trained + 5, 3, 0]
     assert {c.value for c in built} == {shipped.info["config"]["search_value"]}
+    from search.types import SearchConfig
+
+    # The leaf kind and the considered actions the same way: model.json, then `--search-value`.
+    built.clear()
+    bootstrapped = dataclasses.replace(plain, info={**plain.info, "search": {"value": "bootstrap",
+                                                                            "max_num_considered_actions": 8}})
+    for model, value in ((bootstrapped, None), (bootstrapped, "rollout"), (plain, "bootstrap")):
+        _, policy = evaluation.policies_for({"m": model}, model_kinds=("net+mcts",), search_value=value)
+        evaluation.policy_step(env, policy, simulations=64)
+    assert [(c.value, c.max_num_considered_actions) for c in built] == [
+        ("bootstrap", 8), ("rollout", 8), ("bootstrap", SearchConfig().max_num_considered_actions)]
 
 
 def test_every_scenario_names_a_fight_and_its_decision():
@@ -289,3 +300,8 @@ def test_network_only_plays_no_search(tmp_path):
     simple.write_text(SIMPLE_APL)
     refused = CliRunner().invoke(app, ["evaluate", "--apl", str(simple), "--network-only"])
     assert refused.exit_code == 2 and "--network-only plays a model's network" in refused.output
+    for args, message in ((["--search-value", "oracle"], "--search-value must be one of network, rollout, bootstrap, "
+                                                         "got 'oracle'"),
+                          (["--search-value", "bootstrap", "--network-only"], "--search-value sets the leaves")):
+        refused = CliRunner().invoke(app, ["evaluate", "checkpoints/retribution_paladin", *args])
+        assert refused.exit_code == 2 and message in refused.output, refused.output

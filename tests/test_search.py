@@ -322,6 +322,48 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile,
             assert float(rollout_value(env, apl, steps)(one)[0]) == pytest.approx(expected, rel=1e-5), (fight.name, steps)
 
 
+@pytest.mark.parametrize("fight_kind", ["patchwerk", "route_own_damage"])
+def test_bootstrapped_leaf_value_is_the_rollouts_rewards_plus_the_networks_value_where_it_ended(test_profile,
+                                                                                               fight_kind):
+    """n-step bootstrapping: the simulator's own rewards over `steps` APL decisions (summed step
+    by step here, as `engine.step` pays them), then the value head at the state reached, not
+    the steady-rate tail; none after the fight ended."""
+    import dataclasses
+
+    from search.evaluator import bootstrapped_value, network_evaluator
+
+    fight = (sim.patchwerk(duration=30.0) if fight_kind == "patchwerk"
+             else dataclasses.replace(sim.load_route("short_test"), own_damage_weight=1.0))
+    env = sim.make(profile=test_profile, fight=fight, expected_value=True)
+    apl = load_apl(env)
+    # A stub value head that reads the state: the observation's sum, so the end state matters.
+    network = network_evaluator(env, lambda params, obs: (jnp.zeros(env.num_actions), params * jnp.sum(obs)))
+    value = jax.jit(bootstrapped_value(env, apl, 5, network))
+    state = env.init(jax.random.key(0))
+    step = jax.jit(lambda s: env.step(s, apl(s)))
+    end, rewards = state, 0.0
+    for _ in range(5):
+        end = step(end)
+        rewards += float(end.reward)
+    expected = rewards + 0.01 * float(jnp.sum(env.observation(end)))
+    assert float(value(jnp.float32(0.01), batch(state))[0]) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    finished = state.replace(terminated=jnp.bool_(True))
+    assert float(value(jnp.float32(0.01), batch(finished))[0]) == 0.0
+
+
+def test_search_config_takes_the_bootstrapped_value_with_a_network(test_profile):
+    """value = "bootstrap" runs with a network; the model file's search table accepts it."""
+    from train.model import SEARCH_FIELDS
+
+    env = sim.make("retribution_paladin", test_profile, sim.patchwerk(duration=30.0), expected_value=True)
+    plan = search.Planner(env, SearchConfig(num_simulations=8, value="bootstrap", rollout_steps=3),
+                          apply_fn=lambda params, obs: (jnp.zeros(env.num_actions), params), params=jnp.float32(0.1))
+    recommendation = plan.recommend(batch(env.init(jax.random.key(0))))
+    assert recommendation.visit_counts.sum() == 8
+    check, _ = SEARCH_FIELDS["value"]
+    assert check("bootstrap") and not check("tail")
+
+
 def random_tree(rng: np.random.Generator, batch: int = 6, nodes: int = 24, actions: int = 5) -> mctx.Tree:
     """A tree of random shape and values: node i's parent is an earlier node (the root has none)."""
     parents = np.stack([np.concatenate([[mctx.Tree.NO_PARENT], [rng.integers(0, i) for i in range(1, nodes)]])

@@ -17,7 +17,7 @@ from portunus.errors import InputError, closest, line_of
 from portunus.inputs import read_text
 
 SEARCH_POLICIES = ("gumbel", "muzero")
-SEARCH_VALUES = ("network", "rollout")
+SEARCH_VALUES = ("network", "rollout", "bootstrap")   # search.types.VALUES, without importing search
 POLICY_TARGETS = ("weights", "argmax")
 # Fields a resumed run may change: how long it goes on and how it reports.
 RESUMABLE_FIELDS = ("iterations", "checkpoint_every", "keep_checkpoints", "log_every")
@@ -37,8 +37,8 @@ class TrainConfig:
     num_simulations: int = 16            # search per self-play decision
     search_policy: str = "gumbel"
     gumbel_scale: float = 0.5            # exploration in self-play (0 = deterministic)
-    search_value: str = "rollout"        # leaf values: APL rollouts, or the value head (docs/training.md)
-    rollout_steps: int = 8               # APL decisions per leaf when search_value = "rollout"
+    search_value: str = "rollout"        # leaf values: APL rollouts, the value head, or both (docs/training.md)
+    rollout_steps: int = 8               # APL decisions per leaf when search_value = "rollout" or "bootstrap"
     policy_target: str = "argmax"        # the search's best action (one-hot), or its improved policy
     warmstart_iterations: int = 40       # first iterations imitate the default APL
     stagger_decisions: int = 0           # at the start each env first plays 0..N APL decisions (unrecorded)

@@ -60,6 +60,7 @@ class Policy:
     max_actions: int = 12           # lookahead: actions tried per decision
     horizon: float | None = None    # lookahead: seconds of rollout (None: to the fight's end)
     rollout_steps: int | None = None   # net+mcts: leaf rollout length (None: the model's own)
+    search_value: str | None = None    # net+mcts: leaf value kind (SearchConfig.value; None: the model's own)
 
 
 MODEL_KINDS = ("net", "net+mcts")
@@ -67,14 +68,15 @@ MODEL_KINDS = ("net", "net+mcts")
 
 def policies_for(models: dict[str, Model], apls: dict[str, Path] | None = None,
                  headroom: tuple | None = None, planners: dict[str, SearchConfig] | None = None,
-                 model_kinds: tuple[str, ...] = MODEL_KINDS, rollout_steps: int | None = None) -> list[Policy]:
+                 model_kinds: tuple[str, ...] = MODEL_KINDS, rollout_steps: int | None = None,
+                 search_value: str | None = None) -> list[Policy]:
     """The baseline APL first, then other APLs, then each model alone and with search (the
     `model_kinds` asked for), then the simulator-only planners (label -> search settings),
     then the headroom lookahead ((samples, actions, horizon) per decision) when asked for.
-    `rollout_steps`: the models' leaf rollouts in network + MCTS (None: each model's own)."""
+    `rollout_steps`, `search_value`: the models' leaves in network + MCTS (None: each model's own)."""
     chosen = [Policy(BASELINE, "apl")]
     chosen += [Policy(label, "apl", apl_path=Path(path)) for label, path in (apls or {}).items()]
-    chosen += [Policy(f"{label} {kind}", kind, model, rollout_steps=rollout_steps)
+    chosen += [Policy(f"{label} {kind}", kind, model, rollout_steps=rollout_steps, search_value=search_value)
                for label, model in models.items() for kind in model_kinds]
     chosen += [Policy(label, "mcts", search=config) for label, config in (planners or {}).items()]
     if headroom is not None:
@@ -156,7 +158,7 @@ def policy_step(env: Env, policy: Policy, simulations: int) -> Callable:
             logits, _ = model.apply(model.params, jax.vmap(env.observation)(states))
             return jnp.argmax(masked_logits(logits, states.legal_action_mask), axis=-1)
         return net
-    search = make_search(env, model.search_config(simulations, policy.rollout_steps), model.apply)
+    search = make_search(env, model.search_config(simulations, policy.rollout_steps, policy.search_value), model.apply)
     return lambda key, states: search(model.params, key, states).action
 
 
@@ -297,17 +299,17 @@ def evaluate(models: dict[str, Model], fights=DEFAULT_FIGHTS, episodes: int = 32
              tests: dict[str, str] | None = None, headroom: tuple | None = None,
              planners: dict[str, SearchConfig] | None = None,
              model_kinds: tuple[str, ...] = MODEL_KINDS, timeline: int | None = None,
-             rollout_steps: int | None = None) -> list[FightResult]:
+             rollout_steps: int | None = None, search_value: str | None = None) -> list[FightResult]:
     """Every fight (a fight name, or a (label, fight name) pair): the APL, other `apls`
     (label -> file), `net` / `net+mcts` for each model (label -> Model; `model_kinds` says
     which), and the simulator-only `planners` (label -> search settings). `spec` None: the
     profile's own. `timeline`: windows of casts and damage per fight (`evaluate_fight`).
-    `rollout_steps`: the models' leaf rollouts in network + MCTS (None: each model's own)."""
+    `rollout_steps`, `search_value`: the models' leaves in network + MCTS (None: each model's own)."""
     slots = {model.slots for model in models.values()}
     if len(slots) > 1:
         raise ValueError("models to compare must share their enemy slots")
     slots = slots.pop() if slots else 8
-    policies = policies_for(models, apls, headroom, planners, model_kinds, rollout_steps)
+    policies = policies_for(models, apls, headroom, planners, model_kinds, rollout_steps, search_value)
     outcomes = []
     for entry in fights:
         label, fight_name = entry if isinstance(entry, tuple) else (entry, entry)

@@ -30,6 +30,7 @@ from flax import serialization
 
 from portunus.errors import InputError
 from portunus.inputs import read_text
+from search.types import VALUES
 from train.checkpoints import CONFIG_FILE, STEPS_DIR, read_config, write_json_atomic
 from train.network import PolicyValueNet
 
@@ -65,22 +66,24 @@ class Model:
     def slots(self) -> int:
         return int(self.info["slots"])
 
-    def search_settings(self, rollout_steps: int | None = None) -> dict[str, Any]:
+    def search_settings(self, rollout_steps: int | None = None, value: str | None = None) -> dict[str, Any]:
         """The leaf values this model is searched with (SearchConfig fields): those it was
         trained with, then model.json's "search" (how an exported model is played, set after
-        measuring it), then `rollout_steps` if given."""
+        measuring it), then `rollout_steps` and `value` if given."""
         trained = self.info.get("config", {})
         settings = {"value": trained.get("search_value", "network"),
                     "rollout_steps": int(trained.get("rollout_steps", 8))}
         settings.update(self.info.get("search", {}))
         if rollout_steps is not None:
             settings["rollout_steps"] = int(rollout_steps)
+        if value is not None:
+            settings["value"] = value
         return settings
 
-    def search_config(self, simulations: int = 64, rollout_steps: int | None = None):
+    def search_config(self, simulations: int = 64, rollout_steps: int | None = None, value: str | None = None):
         from search.types import SearchConfig
 
-        return SearchConfig(num_simulations=simulations, **self.search_settings(rollout_steps)).validate()
+        return SearchConfig(num_simulations=simulations, **self.search_settings(rollout_steps, value)).validate()
 
     def check_env(self, env) -> None:
         """The env must have the spec, actions and observation size the network was trained on."""
@@ -129,9 +132,11 @@ INFO_OPTIONAL_INTEGERS = {"num_actions": (1, 4096), "observation_size": (1, 1 <<
 # model.json's optional "search": how an exported model is searched (overrides its training config);
 # each field's check and the rule an error names.
 SEARCH_FIELDS = {
-    "value": (lambda v: v in ("network", "rollout"), "'network' or 'rollout'"),
+    "value": (lambda v: v in VALUES, " or ".join(f"'{v}'" for v in VALUES)),
     "rollout_steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000,
                       "a whole number 0..1000"),
+    "max_num_considered_actions": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096,
+                                   "a whole number 1..4096"),
 }
 
 
