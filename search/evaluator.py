@@ -11,7 +11,8 @@ swamp the differences search must see.
 Value scale (the same as the simulator's rewards, so mctx's discount-1 sums
 and its min-max q normalization behave): fixed-time fights, damage to the end
 / (nominal DPS x duration); fights that end when enemies die, -(time to the
-end) / time limit (+ the player's damage to the end, weighted, on a route scored by both).
+end) / time limit (+ the player's damage to the end, weighted, on a route scored by both: the
+rollout's, then the player's share of each pack left at the spec's steady rate for its size).
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def rollout_value(env: Env, apl, steps: int):
     nominal = float(env.nominal_dps)
     enemies = jnp.sum(f.pull_health > 0, axis=1)
     later_pull_seconds = jnp.sum(f.pull_health, axis=1) / (nominal + f.group_dps * enemies)
+    # Own damage on a route scored by it: the player's share of a pack's health, at the
+    # player's steady rate for that many enemies (the spec's `steady_rate_by_targets`, in
+    # nominal DPS; without it the nominal DPS) against the group's on each of them. A killed
+    # enemy raises the player's share of the rest: the group's damage goes with it.
+    rate_by_targets = nominal * jnp.asarray([1.0, *env.spec.settings.get("steady_rate_by_targets", ())], jnp.float32)
+
+    def own_share(health, alive, group):
+        rate = rate_by_targets[jnp.clip(alive, 0, rate_by_targets.shape[0] - 1)]
+        return health * rate / (rate + group * jnp.maximum(alive, 1))
+
+    later_pull_own = own_share(jnp.sum(f.pull_health, axis=1), enemies, f.group_dps)
 
     def value(states: State) -> jax.Array:
         if steps == 0:
@@ -86,9 +98,11 @@ def rollout_value(env: Env, apl, steps: int):
         later = jnp.arange(num_pulls) > end.pull_index
         fighting = jnp.where(end.terminated, 0.0, current + jnp.sum(jnp.where(later, later_pull_seconds, 0.0)))
         to_clear = fighting + jnp.sum(jnp.where(later & ~end.terminated, f.pull_travel, 0.0))
-        # A route weighted by the player's own damage too: the rollout's, then the nominal
-        # DPS over the fighting left (none while travelling).
-        own_damage = end.damage_done - state.damage_done + nominal * fighting
+        # A route weighted by the player's own damage too: the rollout's, then the player's
+        # share of every pack left (none once the fight is over).
+        own_now = own_share(jnp.sum(end.enemy_health * end.enemy_alive), alive_now, group_now)
+        own_left = jnp.where(end.terminated, 0.0, own_now + jnp.sum(jnp.where(later, later_pull_own, 0.0)))
+        own_damage = end.damage_done - state.damage_done + own_left
         time_value = -(end.time - state.time + to_clear) * f.reward_scale + own_damage * f.own_damage_scale
         return jnp.where(state.terminated, 0.0,
                          jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, time_value, damage_value))

@@ -122,6 +122,13 @@ def _check_game_settings(data: dict, settings: dict, text: str, path: str) -> No
     if not isinstance(settings.get("secondary_diminishing_returns", True), bool):
         raise InputError("[spec] secondary_diminishing_returns must be true or false", path,
                          line_of(text, "secondary_diminishing_returns"))
+    rates = settings.get("steady_rate_by_targets")
+    if rates is not None:
+        if not isinstance(rates, list) or not 1 <= len(rates) <= 64:
+            raise InputError("[spec] steady_rate_by_targets must be a list of 1-64 numbers (the player's DPS "
+                             "against 1, 2, ... enemies, in nominal DPS)", path, line_of(text, "steady_rate_by_targets"))
+        for rate in rates:
+            _bounded(rate, (0.01, 100.0), "[spec]", "steady_rate_by_targets", text, path)
     tiers = settings.get("talent_tiers")
     if tiers is not None and (not isinstance(tiers, list) or not tiers or not all(
             isinstance(tier, list) and 1 <= len(tier) <= 3 and all(isinstance(n, str) for n in tier) for tier in tiers)):

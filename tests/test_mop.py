@@ -276,6 +276,10 @@ def test_paired_evaluation_plays_the_mists_character_with_its_own_kit():
      "[spec] secondary_diminishing_returns must be true or false"),
     ('talent_tiers = [\n  ["speed_of_light"', 'talent_tiers = [\n  [1, "x"], ["speed_of_light"',
      "[spec] talent_tiers must be a list of tiers"),
+    ("nominal_dps = 150000.0", "nominal_dps = 150000.0\nsteady_rate_by_targets = [1.2, -2.0]",
+     "[spec] steady_rate_by_targets must be a number 0.01..100, got -2.0"),
+    ("nominal_dps = 150000.0", 'nominal_dps = 150000.0\nsteady_rate_by_targets = "fast"',
+     "[spec] steady_rate_by_targets must be a list of 1-64 numbers"),
 ])
 def test_bad_game_settings_are_one_line_errors_naming_the_key(old, new, message):
     from sim.spec import compile_spec

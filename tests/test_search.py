@@ -289,8 +289,8 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile,
     """-(rollout time + the current pull's health at its steady rate + each later pull's health at
     its own rate + travel) x scale: a burst inside the rollout shortens the estimate only by the
     health it removed, and killing an enemy now does not slow down every later pull. A route
-    weighted by own damage adds the rollout's damage and the nominal DPS over the fighting left
-    (not the travel)."""
+    weighted by own damage adds the rollout's damage and the player's share of each pack left, at
+    the spec's steady rate for that many enemies against the group's on each."""
     import dataclasses
 
     from search.evaluator import rollout_value
@@ -301,6 +301,7 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile,
         apl = load_apl(env)
         state = env.init(jax.random.key(0))
         nominal = float(env.spec.settings["nominal_dps"])
+        rate = nominal * np.array([1.0, *env.spec.settings["steady_rate_by_targets"]])   # by enemies alive
         group = np.asarray(fight.group_dps)
         scale = 1.0 / float(env.fight.time_limit)
         for steps in (0, 6):
@@ -309,17 +310,21 @@ def test_clear_time_leaf_value_uses_a_steady_rate_not_the_rollouts(test_profile,
                 end = env.step(end, apl(end))
             pull = int(end.pull_index)
             alive = int(np.sum(end.enemy_alive))
-            fighting = float(jnp.sum(end.enemy_health * end.enemy_alive)) / (nominal + group[pull] * max(alive, 1))
+            health_now = float(jnp.sum(end.enemy_health * end.enemy_alive))
+            fighting = health_now / (nominal + group[pull] * max(alive, 1))
+            share = health_now * rate[alive] / (rate[alive] + group[pull] * max(alive, 1))
             travel = 0.0
             for later in range(pull + 1, fight.num_pulls):
                 health = fight.pull_health[later]
-                fighting += health.sum() / (nominal + group[later] * np.sum(health > 0))
+                enemies = int(np.sum(health > 0))
+                fighting += health.sum() / (nominal + group[later] * enemies)
+                share += health.sum() * rate[enemies] / (rate[enemies] + group[later] * enemies)
                 travel += fight.pull_travel[later]
             expected = -((float(end.time) - float(state.time)) + fighting + travel) * scale
-            own_damage = float(end.damage_done - state.damage_done) + nominal * fighting
+            own_damage = float(end.damage_done - state.damage_done) + share
             expected += own_damage_weight * own_damage / (nominal * float(env.fight.time_limit))
             one = jax.tree.map(lambda x: x[None], state)
-            assert float(rollout_value(env, apl, steps)(one)[0]) == pytest.approx(expected, rel=1e-5), (fight.name, steps)
+            assert float(rollout_value(env, apl, steps)(one)[0]) == pytest.approx(expected, rel=1e-5, abs=1e-6), (fight.name, steps)
 
 
 @pytest.mark.parametrize("fight_kind", ["patchwerk", "route_own_damage"])
