@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import sim
+from portunus.errors import InputError
 from portunus.profile import load_profile
 from sim.apl import load_apl
 from sim.fights import FIXED_TIME_HEALTH
@@ -50,7 +51,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=100)
     args = parser.parse_args()
-    rates = rate_by_targets(load_profile(args.profile), args.episodes, args.duration, args.seed)
+    if not 1 <= args.episodes <= 4096:
+        parser.error(f"--episodes must be a whole number from 1 to 4,096, got {args.episodes}")
+    if not 1.0 <= args.duration <= 3600.0:   # also refuses nan
+        parser.error(f"--duration must be a number of seconds from 1 to 3,600, got {args.duration}")
+    try:
+        profile = load_profile(args.profile)
+    except InputError as error:
+        parser.error(str(error))
+    rates = rate_by_targets(profile, args.episodes, args.duration, args.seed)
     print("steady_rate_by_targets = [" + ", ".join(f"{rate:.2f}" for rate in rates) + "]")
 
 

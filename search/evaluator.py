@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from sim.engine import step_reward
 from sim.env import Env
 from sim.rollout import play_policy
 from sim.types import OBJECTIVE_CLEAR_TIME, State
@@ -110,14 +111,6 @@ def rollout_value(env: Env, apl, steps: int):
     return value
 
 
-def rollout_reward(env: Env, start: State, end: State) -> jax.Array:
-    """The simulator's rewards summed from `start` to `end` (the same formula as `engine.step`'s)."""
-    f = env.fight_tables
-    damage = end.damage_done - start.damage_done
-    time_reward = -(end.time - start.time) * f.reward_scale + damage * f.own_damage_scale
-    return jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, time_reward, damage * f.reward_scale)
-
-
 def bootstrapped_value(env: Env, apl, steps: int, network):
     """Values [N]: `steps` APL decisions, then the network's value of the state reached
     (n-step bootstrapping). The rollout keeps the exact short-horizon differences; the
@@ -128,7 +121,8 @@ def bootstrapped_value(env: Env, apl, steps: int, network):
     def value(params, states: State) -> jax.Array:
         end = play_policy(env, apl, states, steps, last_axis=True) if steps else states
         _, tail = network(params, end)  # 0 where the rollout ended the fight
-        reward = jax.vmap(lambda start, stop: rollout_reward(env, start, stop))(states, end)
+        # The simulator's rewards summed over the rollout (they add up: one formula per step).
+        reward = step_reward(env.fight_tables, end.time - states.time, end.damage_done - states.damage_done)
         return jnp.where(states.terminated, 0.0, reward + tail)
 
     return value

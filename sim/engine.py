@@ -1009,6 +1009,14 @@ def action_duration(state: State, spec: Spec, action: jax.Array) -> tuple[jax.Ar
     return jnp.where(is_wait, 0.0, cast), jnp.where(is_wait, wait, busy)
 
 
+def step_reward(f: FightTables, seconds: jax.Array, damage: jax.Array) -> jax.Array:
+    """The reward for `seconds` of a fight in which the player dealt `damage`: damage in
+    fixed-time fights; in fights that end when enemies die, time lost (and the player's damage
+    where the fight weighs it). One formula for the simulator's steps and search's rollouts."""
+    return jnp.where(f.objective == OBJECTIVE_CLEAR_TIME, -seconds * f.reward_scale + damage * f.own_damage_scale,
+                     damage * f.reward_scale)
+
+
 def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expected_value: bool,
          wait_for: jax.Array | None = None) -> State:
     """One decision: refuse an illegal action (a wait is done instead and flagged),
@@ -1048,10 +1056,7 @@ def step(state: State, action: jax.Array, spec: Spec, fight: FightTables, expect
     num_pulls = fight.pull_health.shape[0]
     cleared = ~jnp.any(state.enemy_alive, axis=0) & (state.pull_index == num_pulls - 1)
     terminated = cleared | (state.time >= f.time_limit - EPSILON)
-    damage = state.damage_done - before.damage_done
-    reward = jnp.where(f.objective == OBJECTIVE_CLEAR_TIME,
-                       -(state.time - before.time) * f.reward_scale + damage * f.own_damage_scale,
-                       damage * f.reward_scale)
+    reward = step_reward(f, state.time - before.time, state.damage_done - before.damage_done)
     state = state.replace(terminated=terminated, reward=reward, illegal_action=~legal,
                           step_count=state.step_count + 1)
     state = state.replace(legal_action_mask=legal_action_mask(materialize(state, state), spec, fight))

@@ -365,6 +365,15 @@ def test_search_config_takes_the_bootstrapped_value_with_a_network(test_profile)
                           apply_fn=lambda params, obs: (jnp.zeros(env.num_actions), params), params=jnp.float32(0.1))
     recommendation = plan.recommend(batch(env.init(jax.random.key(0))))
     assert recommendation.visit_counts.sum() == 8
+    # The planner's leaves are the bootstrapped values, not the rollout values with their tail.
+    from search.evaluator import bootstrapped_value, network_evaluator
+    from search.planner import make_evaluator
+
+    stub = lambda params, obs: (jnp.zeros(env.num_actions), params * jnp.sum(obs))  # noqa: E731
+    states = batch(env.init(jax.random.key(0)))
+    _, planned = make_evaluator(env, SearchConfig(value="bootstrap", rollout_steps=3), stub)(jnp.float32(0.01), states)
+    direct = bootstrapped_value(env, load_apl(env), 3, network_evaluator(env, stub))(jnp.float32(0.01), states)
+    np.testing.assert_allclose(planned, direct, rtol=1e-6)
     check, _ = SEARCH_FIELDS["value"]
     assert check("bootstrap") and not check("tail")
 
