@@ -133,6 +133,9 @@ def finetune_command(
                                                 "the base's."),
     seed: Optional[int] = typer.Option(None, help="Seed (default: the base's; 0 .. 2^32-1).",
                                        callback=inputs.seed_option()),
+    warmstart: int = typer.Option(0, help="First iterations imitate the profile's APL instead of searching "
+                                  "(counted in --iterations).",
+                                  callback=inputs.number_option(0, 10_000_000, integer=True)),
     compare: bool = typer.Option(True, help="Evaluate base and fine-tuned on the profile afterwards."),
     episodes: int = typer.Option(16, help="Episodes per policy in the comparison (2-100,000).",
                                  callback=inputs.number_option(2, 100_000, integer=True)),
@@ -150,7 +153,7 @@ def finetune_command(
         model = load_model(base)
         base_config = read_config_of(model)
         config = base_config.replace(
-            profiles=[str(profile.absolute())], warmstart_iterations=0,
+            profiles=[str(profile.absolute())], warmstart_iterations=warmstart,
             iterations=iterations or max(base_config.iterations // 4, 1),
             learning_rate=base_config.learning_rate * learning_rate_scale,
             num_simulations=simulations or base_config.num_simulations,
@@ -158,6 +161,9 @@ def finetune_command(
             stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
             envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
             fights=None if fights is None else split_fights(fights), policy_target=policy_target, seed=seed)
+        if warmstart >= config.iterations:
+            raise InputError(f"--warmstart ({warmstart}) must be below the iterations ({config.iterations}): "
+                             "the rest search and learn from it")
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

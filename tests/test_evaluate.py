@@ -237,6 +237,23 @@ def test_headroom_lookahead_improves_on_the_policy_it_rolls_out(tmp_path):
     assert np.all(gain > 1.5), gain
 
 
+def test_headroom_lookahead_clears_a_fight_that_ends_when_enemies_die_faster(tmp_path):
+    """Where the fight's return is its clear time, the lookahead scores each action by the
+    simulator's reward for the whole fight (sim.engine.step_reward) and so kills two enemies
+    several times faster than the poor list it rolls out (fails if it maximized time)."""
+    import sim
+    from train.evaluate import Policy, make_player, episode_keys, policy_step
+
+    env = sim.make("retribution_paladin", None, sim.aoe(targets=2, health_per_target=300_000.0, time_limit=90.0))
+    poor = tmp_path / "poor.simc"
+    poor.write_text("actions=judgment\n")
+    keys = episode_keys(11, 0, 2)
+    base = make_player(env, policy_step(env, Policy("poor", "apl", apl_path=poor), 1))(keys, 0)
+    ahead = make_player(env, policy_step(env, Policy("ahead", "lookahead", apl_path=poor, samples=2,
+                                                     max_actions=6), 1))(keys, 0)
+    assert np.all(np.asarray(ahead.time) < 0.5 * np.asarray(base.time)), (ahead.time, base.time)
+
+
 def test_fights_option_keeps_a_fights_own_options(tmp_path):
     from portunus.cli import app
     from portunus.train_commands import split_fights

@@ -324,11 +324,13 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     portunus("finetune", "--from", base_run, "--profile", profile, "--run", tuned, "--no-compare",
              "--simulations", TINY["num_simulations"] + 2, "--stagger", 3, "--envs-per-fight", 16,
              "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights",
-             "--seed", 7, "--rollout-steps", 3)
+             "--seed", 7, "--rollout-steps", 3, "--iterations", 2, "--warmstart", 1)
     config = json.loads((tuned / "config.json").read_text())
-    assert config["seed"] == 7 and config["rollout_steps"] == 3
+    assert config["seed"] == 7 and config["rollout_steps"] == 3 and config["warmstart_iterations"] == 1
     assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
-    assert config["profiles"] == [str(profile)] and config["iterations"] == 1
+    assert config["profiles"] == [str(profile)] and config["iterations"] == 2
+    logged = [json.loads(line) for line in (tuned / "metrics.jsonl").read_text().splitlines()]
+    assert [line["selfplay/imitating_apl"] for line in logged] == [1.0, 0.0]  # the APL teaches first
     assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
     assert config["envs_per_fight"] == 16 and config["updates_per_iteration"] == 3
     assert config["learning_rate"] == pytest.approx(TINY["learning_rate"] * 0.3)
@@ -347,6 +349,9 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
                    "--fights", "aoe:3,raid", check=False)
     assert bad.returncode == 2 and "unknown fight 'raid'" in bad.stderr
+    bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
+                   "--iterations", 4, "--warmstart", 4, check=False)
+    assert bad.returncode == 2 and "--warmstart (4) must be below the iterations (4)" in bad.stderr
     assert not (tmp_path / "x").exists()  # the Trainer refuses it before the run directory is made
 
 

@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from sim.apl import load_apl
+from sim.engine import step_reward
 from sim.env import Env
 from sim.rollout import play_policy, step_batch, where_batch
-from sim.types import OBJECTIVE_CLEAR_TIME, State
+from sim.types import State
 
 DEFAULT_SAMPLES = 8
 DEFAULT_MAX_ACTIONS = 12
@@ -40,7 +41,6 @@ def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int 
     seconds of fight time, scored by the damage dealt in them (far less noise, but blind to
     what a cooldown held past the horizon is worth)."""
     apl = load_apl(env, apl_path, warn=None)
-    clear_time = int(env.fight.objective) == OBJECTIVE_CLEAR_TIME
 
     def candidates(states: State) -> tuple[jax.Array, jax.Array]:
         first = jax.vmap(apl)(states)                                        # [E]
@@ -86,11 +86,8 @@ def lookahead_policy(env: Env, samples: int = DEFAULT_SAMPLES, max_actions: int 
         final = play_out(step_batch(env, tiled, first))
         if horizon is not None:
             outcome = final.damage_done
-        elif clear_time:  # the fight's return: the clear, and the player's damage where the fight weighs it
-            tables = env.fight_tables
-            outcome = -final.time * tables.reward_scale + final.damage_done * tables.own_damage_scale
-        else:
-            outcome = final.damage_done
+        else:  # the fight's return as the simulator pays it: the clear, and own damage where weighed
+            outcome = step_reward(env.fight_tables, final.time, final.damage_done)
         mean = outcome.reshape(episodes, width, samples).mean(axis=-1)
         mean = jnp.where(valid, mean, -jnp.inf)
         best = jnp.argmax(mean, axis=-1)
