@@ -55,6 +55,8 @@ def main() -> None:
         parser.error(f"--episodes must be a whole number from 1 to 4,096, got {args.episodes}")
     if not 1.0 <= args.duration <= 3600.0:   # also refuses nan
         parser.error(f"--duration must be a number of seconds from 1 to 3,600, got {args.duration}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be a whole number from 0 to 2^32-1, got {args.seed}")
     try:
         profile = load_profile(args.profile)
     except InputError as error:

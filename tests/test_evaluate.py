@@ -220,19 +220,25 @@ def test_cli_suite_in_a_small_configuration(tmp_path):
     assert nothing.exit_code != 0 and "nothing to compare" in nothing.output
 
 
-def test_headroom_lookahead_improves_on_the_policy_it_rolls_out(tmp_path):
-    """The lookahead over a poor base list (Judgment when ready, else wait) tries every legal
-    action followed by that list, and so plays far better than the list itself on the same
-    episodes (it fails if the lookahead took its actions at random or kept the list's pick)."""
+def poor_list_and_its_lookahead(env, tmp_path):
+    """Two episodes of a poor list (Judgment when ready, else wait) and of the headroom
+    lookahead that rolls that list out, on the same keys: (list's final states, lookahead's)."""
     from train.evaluate import Policy, make_player, episode_keys, policy_step
 
-    env = short_fight_env()
     poor = tmp_path / "poor.simc"
     poor.write_text("actions=judgment\n")
     keys = episode_keys(11, 0, 2)
     base = make_player(env, policy_step(env, Policy("poor", "apl", apl_path=poor), 1))(keys, 0)
     ahead = make_player(env, policy_step(env, Policy("ahead", "lookahead", apl_path=poor, samples=2,
                                                      max_actions=6), 1))(keys, 0)
+    return base, ahead
+
+
+def test_headroom_lookahead_improves_on_the_policy_it_rolls_out(tmp_path):
+    """The lookahead over a poor base list (Judgment when ready, else wait) tries every legal
+    action followed by that list, and so plays far better than the list itself on the same
+    episodes (it fails if the lookahead took its actions at random or kept the list's pick)."""
+    base, ahead = poor_list_and_its_lookahead(short_fight_env(), tmp_path)
     gain = np.asarray(ahead.damage_done) / np.asarray(base.damage_done)
     assert np.all(gain > 1.5), gain
 
@@ -242,15 +248,9 @@ def test_headroom_lookahead_clears_a_fight_that_ends_when_enemies_die_faster(tmp
     simulator's reward for the whole fight (sim.engine.step_reward) and so kills two enemies
     several times faster than the poor list it rolls out (fails if it maximized time)."""
     import sim
-    from train.evaluate import Policy, make_player, episode_keys, policy_step
 
     env = sim.make("retribution_paladin", None, sim.aoe(targets=2, health_per_target=300_000.0, time_limit=90.0))
-    poor = tmp_path / "poor.simc"
-    poor.write_text("actions=judgment\n")
-    keys = episode_keys(11, 0, 2)
-    base = make_player(env, policy_step(env, Policy("poor", "apl", apl_path=poor), 1))(keys, 0)
-    ahead = make_player(env, policy_step(env, Policy("ahead", "lookahead", apl_path=poor, samples=2,
-                                                     max_actions=6), 1))(keys, 0)
+    base, ahead = poor_list_and_its_lookahead(env, tmp_path)
     assert np.all(np.asarray(ahead.time) < 0.5 * np.asarray(base.time)), (ahead.time, base.time)
 
 
