@@ -75,6 +75,35 @@ def test_search_command_prints_a_recommendation(tmp_path):
     assert bad.exit_code == 2 and "policy must be one of" in bad.output
 
 
+def test_search_and_demo_plan_for_the_players_own_damage_when_asked(monkeypatch):
+    import search
+    from overlay import launch
+    from portunus import cli
+
+    class Recorded(Exception):
+        pass
+
+    planned = []
+
+    def record(fight):   # stands in for the planner and the demo window: what would they plan for?
+        planned.append(fight.own_damage_weight)
+        raise Recorded
+
+    monkeypatch.setattr(search, "state_from_sim", lambda env, *args: record(env.fight))
+    monkeypatch.setattr(launch, "build_demo", lambda config, fight, *args, **kwargs: record(fight))
+    monkeypatch.setattr(cli, "_check_display", lambda virtual: None)
+    for command in (["search", "--fight", "aoe", "--own-damage", "1.5"], ["search", "--fight", "aoe"],
+                    ["demo", "--fight", "route", "--own-damage", "2", "--policy", "apl"]):
+        result = runner.invoke(app, command)
+        assert isinstance(result.exception, Recorded), result.output
+    assert planned == [1.5, 0.0, 2.0]
+    for bad, message in ((["--fight", "patchwerk", "--own-damage", "1"],
+                          "--own-damage: the player's own damage weighs in fights that end when their enemies die"),
+                         (["--fight", "aoe", "--own-damage", "11"], "--own-damage")):
+        result = runner.invoke(app, ["search", *bad])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
 def test_bench_search_writes_json(tmp_path):
     out = tmp_path / "search.json"
     # The network evaluator only: the APL one is the same Planner tests/test_search.py runs,

@@ -54,11 +54,17 @@ def parse_fight(name: str, slots: int) -> sim.Fight:
         fight = dataclasses.replace(fight, bloodlust_at=settings["bloodlust"],
                                     pull_bloodlust=(False,) * fight.num_pulls if fight.pull_bloodlust else ())
     if "own_damage" in settings:
-        if fight.objective != OBJECTIVE_CLEAR_TIME:
-            raise InputError(f"fights: own_damage applies to fights that end when their enemies die "
-                             f"(aoe, route); '{name}' is scored by damage already")
-        fight = dataclasses.replace(fight, own_damage_weight=settings["own_damage"])
+        fight = weigh_own_damage(fight, settings["own_damage"], f"fights: own_damage in '{name}'")
     return fight.with_slots(slots)
+
+
+def weigh_own_damage(fight: sim.Fight, weight: float, where: str) -> sim.Fight:
+    """`fight` scored by its clear time and the player's own damage x `weight` (a route's
+    meter beside its timer); only fights that end when their enemies die have a clear."""
+    if fight.objective != OBJECTIVE_CLEAR_TIME:
+        raise InputError(f"{where}: the player's own damage weighs in fights that end when their enemies die "
+                         f"(aoe, route); '{fight.name}' is scored by damage already")
+    return dataclasses.replace(fight, own_damage_weight=weight)
 
 
 def _fight_options(name: str, options: list[str]) -> dict:
