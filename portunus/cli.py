@@ -27,6 +27,7 @@ MAX_SECONDS = 3600.0            # a fight's length (sim.fights.MAX_FIGHT_SECONDS
 MAX_ITERATIONS = 1 << 20        # fights simulated in parallel
 MAX_SIMULATIONS = 4096
 MAX_HEALTH = 1e11               # sim.fights.MAX_HEALTH
+MAX_OWN_DAMAGE_WEIGHT = 10.0    # train.envs.MAX_OWN_DAMAGE_WEIGHT
 
 
 def checkpoint_option():
@@ -60,8 +61,8 @@ TARGETS = typer.Option(5, help="Number of targets for --fight aoe (1-20).",
 # The evaluation suite's route weighs the player's damage at 1 (1 % more of it is worth about
 # 0.75 % of the clear there); 0 plans for the clear time alone.
 OWN_DAMAGE = typer.Option(0.0, help="aoe and route: plan for the clear time and the player's own damage x "
-                                    "this weight (0-10; the suite's route: 1).",
-                          callback=inputs.number_option(0.0, 10.0))
+                                    f"this weight (0-{MAX_OWN_DAMAGE_WEIGHT:g}; the suite's route: 1).",
+                          callback=inputs.number_option(0.0, MAX_OWN_DAMAGE_WEIGHT))
 
 
 def build_fight(fight: str, duration: float, targets: int, health: Optional[float],

@@ -79,6 +79,7 @@ def test_search_and_demo_plan_for_the_players_own_damage_when_asked(monkeypatch)
     import search
     from overlay import launch
     from portunus import cli
+    from train.envs import MAX_OWN_DAMAGE_WEIGHT
 
     class Recorded(Exception):
         pass
@@ -97,9 +98,10 @@ def test_search_and_demo_plan_for_the_players_own_damage_when_asked(monkeypatch)
         result = runner.invoke(app, command)
         assert isinstance(result.exception, Recorded), result.output
     assert planned == [1.5, 0.0, 2.0]
+    assert cli.MAX_OWN_DAMAGE_WEIGHT == MAX_OWN_DAMAGE_WEIGHT   # the option's bound is the fight names' own
     for bad, message in ((["--fight", "patchwerk", "--own-damage", "1"],
                           "--own-damage: the player's own damage weighs in fights that end when their enemies die"),
-                         (["--fight", "aoe", "--own-damage", "11"], "--own-damage")):
+                         (["--fight", "aoe", "--own-damage", "11"], "--own-damage must be a number from 0 to 10, got 11")):
         result = runner.invoke(app, ["search", *bad])
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
 
