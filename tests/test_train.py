@@ -385,7 +385,7 @@ def test_the_shipped_model_fits_the_simulator_and_records_names_not_paths():
     exported_from = json.loads((DEFAULT_MODEL / "model.json").read_text())["exported_from"]
     evaluation = json.loads((DEFAULT_MODEL / "evaluation.json").read_text())
     evaluated = evaluation["settings"]["models"]["model"]   # the export, named by its own folder
-    assert exported_from == {"name": "ft24od-route2", "step": 50, "params_sha256": model.params_sha256}
+    assert exported_from == {"name": "ft24od-route3", "step": 50, "params_sha256": model.params_sha256}
     assert (evaluated["step"], evaluated["params_sha256"]) == (50, model.params_sha256)
     # measured with the leaf rollouts the model ships with (model.json "search")
     assert evaluation["settings"]["model_search"]["model"] == model.search_settings() == {
