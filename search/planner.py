@@ -134,8 +134,10 @@ def root_statistics(tree: mctx.Tree, worlds: int = 1) -> RootStatistics:
     total = visits.sum(axis=1)
     best = xp.where(everywhere.any(axis=1), xp.where(everywhere, mean_q, -xp.inf).argmax(axis=1),
                     total.argmax(axis=1))
-    return RootStatistics(visits=total, q=xp.where(count > 0, mean_q, xp.nan),
-                          prior_logits=per_state(tree.children_prior_logits).mean(axis=1), best=best)
+    # Divided before summed: illegal actions' logits sit near the float's lowest value, and
+    # their plain sum over worlds overflows to -inf.
+    prior_logits = (per_state(tree.children_prior_logits) / worlds).sum(axis=1)
+    return RootStatistics(visits=total, q=xp.where(count > 0, mean_q, xp.nan), prior_logits=prior_logits, best=best)
 
 
 class Planner:

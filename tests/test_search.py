@@ -398,6 +398,24 @@ def random_tree(rng: np.random.Generator, batch: int = 6, nodes: int = 24, actio
         extra_data=None)
 
 
+def test_root_statistics_average_priors_over_worlds_without_overflow():
+    """Illegal actions carry logits near float32's lowest value; averaging two worlds must
+    keep them finite (a plain sum overflows to -inf), on the numpy and the jax path."""
+    from search.planner import root_statistics
+
+    tree = random_tree(np.random.default_rng(1), batch=4, actions=3)
+    lowest = np.finfo(np.float32).min
+    logits = np.zeros_like(tree.children_prior_logits)
+    logits[:, :, 0] = lowest                        # action 0 illegal in every world
+    logits[0::2, :, 1], logits[1::2, :, 1] = 1.0, 3.0   # action 1: 1 in world 0, 3 in world 1
+    tree = tree.replace(children_prior_logits=logits)
+    for xp_tree in (tree, jax.tree.map(jnp.asarray, tree)):
+        priors = np.asarray(root_statistics(xp_tree, worlds=2).prior_logits)
+        assert priors.shape == (2, 3)
+        np.testing.assert_array_equal(priors[:, 0], [lowest, lowest])
+        np.testing.assert_allclose(priors[:, 1], [2.0, 2.0])
+
+
 def test_batched_backward_equals_mctx_backward():
     from mctx._src import search as mctx_search
 
