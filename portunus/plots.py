@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -100,29 +101,41 @@ LEARNING_CURVES = (
 def learning_curves(records: list[dict], path: Path, title: str) -> None:
     """Losses, entropy, value error, speed and self-play results against iterations."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    learning_curves_figure(records, title).savefig(path, dpi=100)
+
+
+def learning_curves_figure(records: list[dict], title: str) -> Figure:
     fights = sorted({name.split("/")[1] for record in records for name in record
                      if name.startswith("selfplay/") and name.count("/") == 2})
-    panels = list(LEARNING_CURVES) + [(f"selfplay/{fight}/{measure}", f"{fight}: {label}")
+    panels = list(LEARNING_CURVES) + [(f"selfplay/{fight}/{measure}", _panel_title(fight, label))
                                       for fight in fights for measure, label in
                                       (("dps", "self-play DPS"), ("clear_time", "clear time (s)"))
                                       if any(record.get(f"selfplay/{fight}/{measure}") is not None
                                              for record in records)]
     columns = 3
     rows = -(-len(panels) // columns)
-    figure, axes = _subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    # Constrained layout keeps the suptitle and two-line panel titles clear of each other.
+    figure = Figure(figsize=(4.2 * columns, 2.9 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis, (name, label) in zip(axes.flat, panels):
         points = [(record["iteration"], record[name]) for record in records if record.get(name) is not None]
         if points:
             axis.plot(*zip(*points), color="#c9a227", marker="." if len(points) < 40 else None)
-        axis.set(title=label, xlabel="iteration")
+        axis.set_title(label, fontsize="medium")
+        axis.set_xlabel("iteration")
         if name == "selfplay/steps_per_second" and points:
             axis.set_yscale("log")  # imitation and search iterations differ by ~30x
         axis.grid(alpha=0.3)
     for axis in list(axes.flat)[len(panels):]:
         axis.axis("off")
     figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    return figure
+
+
+def _panel_title(fight: str, measure: str, width: int = 40) -> str:
+    """A fight's panel title, wrapped at its options' commas so that long names
+    ("route:sample_keystone,own_damage=1") stay inside their panel's width."""
+    return textwrap.fill(f"{fight.replace(',', ', ')}: {measure}", width)
 
 
 def evaluation_bars(result: dict, path: Path) -> None:

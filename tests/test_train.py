@@ -368,6 +368,29 @@ def test_plot_draws_learning_curves(tmp_path):
     assert bad.returncode == 2 and "metrics.jsonl:1: not a JSON line" in bad.stderr
 
 
+def test_learning_curves_titles_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from portunus.plots import learning_curves_figure
+
+    fights = ("patchwerk:300,bloodlust=90", "route:sample_keystone,own_damage=1", "route:hold_for_big_pull", "aoe:3")
+    records = [{"iteration": i, "learn/loss": 1.0 / i, **{f"selfplay/{fight}/{measure}": 100.0 + i for fight in fights
+                                                          for measure in ("dps", "clear_time")}}
+               for i in range(1, 6)]
+    figure = learning_curves_figure(records, "a-run-with-a-long-name: 5 logged iterations")
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    titles = [axis.title for axis in figure.axes if axis.get_title()] + [figure._suptitle]
+    assert len(titles) == 5 + 2 * len(fights) + 1
+    boxes = [title.get_window_extent(renderer) for title in titles]
+    axes_boxes = [axis.get_window_extent(renderer) for axis in figure.axes if axis.get_title()]
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1:]:
+            assert not box.overlaps(other), (titles[i].get_text(), box, other)
+    for title, box, axis_box in zip(titles, boxes, axes_boxes):   # no wider than its panel: clear of the next
+        assert box.width <= axis_box.width + 10, (title.get_text(), box.width, axis_box.width)
+
+
 def test_the_shipped_model_fits_the_simulator_and_records_names_not_paths():
     import re
 
