@@ -125,6 +125,9 @@ def finetune_command(
                                                         callback=inputs.number_option(1, 100_000, integer=True)),
     fights: Optional[str] = typer.Option(None, help="Fights to play, comma-separated (default: the base's), e.g. "
                                          "the ones your character plays most."),
+    replay_size: Optional[int] = typer.Option(None, help="Decisions the replay buffer keeps (default: as many "
+                                              "iterations' worth as the base's held).",
+                                              callback=inputs.number_option(1, 2**31 - 1, integer=True)),
     rollout_steps: Optional[int] = typer.Option(None, help="APL decisions per search leaf in self-play (0-64; "
                                                            "default: the base model's, as it is searched).",
                                                 callback=inputs.number_option(0, 64, integer=True)),
@@ -143,7 +146,7 @@ def finetune_command(
     """Adapt a base model to one character (stats, talents) with a fraction of the training."""
     try:
         from portunus.profile import load_profile
-        from train.config import POLICY_TARGETS
+        from train.config import POLICY_TARGETS, replay_size_for
         from train.model import load_model
         from train.trainer import Trainer
 
@@ -152,6 +155,9 @@ def finetune_command(
             raise InputError(f"--policy-target must be one of {', '.join(POLICY_TARGETS)}, got '{policy_target}'")
         model = load_model(base)
         base_config = read_config_of(model)
+        fight_names = base_config.fights if fights is None else split_fights(fights)
+        if replay_size is None:
+            replay_size = replay_size_for(base_config, envs_per_fight or base_config.envs_per_fight, len(fight_names))
         config = base_config.replace(
             profiles=[str(profile.absolute())], warmstart_iterations=warmstart,
             iterations=iterations or max(base_config.iterations // 4, 1),
@@ -159,8 +165,9 @@ def finetune_command(
             num_simulations=simulations or base_config.num_simulations,
             rollout_steps=model.search_settings(rollout_steps)["rollout_steps"],
             stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
-            envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
-            fights=None if fights is None else split_fights(fights), policy_target=policy_target, seed=seed)
+            envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration, replay_size=replay_size,
+            min_replay=min(base_config.min_replay, replay_size),
+            fights=fight_names, policy_target=policy_target, seed=seed)
         if warmstart >= config.iterations:
             raise InputError(f"--warmstart ({warmstart}) must be below the iterations ({config.iterations}): "
                              "the rest search and learn from it")

@@ -326,6 +326,7 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
              "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights",
              "--seed", 7, "--rollout-steps", 3, "--iterations", 2, "--warmstart", 1)
     config = json.loads((tuned / "config.json").read_text())
+    assert config["replay_size"] == 512 and config["min_replay"] == 32   # twice the environments: twice the base's
     assert config["seed"] == 7 and config["rollout_steps"] == 3 and config["warmstart_iterations"] == 1
     assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
     assert config["profiles"] == [str(profile)] and config["iterations"] == 2
@@ -350,9 +351,21 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
                    "--fights", "aoe:3,raid", check=False)
     assert bad.returncode == 2 and "unknown fight 'raid'" in bad.stderr
     bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
+                   "--replay-size", 0, check=False)
+    assert bad.returncode == 2 and "--replay-size" in bad.stderr
+    bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
                    "--iterations", 4, "--warmstart", 4, check=False)
     assert bad.returncode == 2 and "--warmstart (4) must be below the iterations (4)" in bad.stderr
     assert not (tmp_path / "x").exists()  # the Trainer refuses it before the run directory is made
+
+
+def test_a_finetunings_replay_holds_as_many_iterations_as_the_bases():
+    from train.config import TrainConfig, replay_size_for
+
+    base = TrainConfig(envs_per_fight=32, fights=("a",) * 8, unroll_length=16, replay_size=65536, batch_size=256)
+    assert replay_size_for(base, envs_per_fight=8, num_fights=8) == 16384     # 16 iterations of 1,024 decisions
+    assert replay_size_for(base, envs_per_fight=32, num_fights=4) == 32768
+    assert replay_size_for(base, envs_per_fight=1, num_fights=1) == 256       # never below one batch
 
 
 def test_plot_draws_learning_curves(tmp_path):
