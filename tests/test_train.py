@@ -357,6 +357,9 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
                    "--replay-size", 8, check=False)
     assert bad.returncode == 2 and "replay_size (8) must hold at least one batch (batch_size 32)" in bad.stderr
     bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
+                   "--replay-size", 10**7, check=False)
+    assert bad.returncode == 2 and "replay_size must be <= 4194304, got 10000000" in bad.stderr
+    bad = portunus("finetune", "--from", base_run, "--profile", profile, "--run", tmp_path / "x",
                    "--iterations", 4, "--warmstart", 4, check=False)
     assert bad.returncode == 2 and "--warmstart (4) must be below the iterations (4)" in bad.stderr
     assert not (tmp_path / "x").exists()  # the Trainer refuses it before the run directory is made

@@ -19,6 +19,9 @@ from portunus.inputs import read_text
 SEARCH_POLICIES = ("gumbel", "muzero")
 SEARCH_VALUES = ("network", "rollout", "bootstrap")   # search.types.VALUES, without importing search
 POLICY_TARGETS = ("weights", "argmax")
+# A replay is allocated whole at the start: past this a typo would fail deep inside XLA's
+# allocator (16x configs/gpu.toml's; about 12 GB of decisions).
+MAX_REPLAY_SIZE = 2**22
 # Fields a resumed run may change: how long it goes on and how it reports.
 RESUMABLE_FIELDS = ("iterations", "checkpoint_every", "keep_checkpoints", "log_every")
 
@@ -88,6 +91,8 @@ class TrainConfig:
             raise InputError(f"{where}: fights must name at least one fight")
         if not self.profiles:
             raise InputError(f"{where}: profiles must name at least one profile")
+        if self.replay_size > MAX_REPLAY_SIZE:
+            raise InputError(f"{where}: replay_size must be <= {MAX_REPLAY_SIZE}, got {self.replay_size}")
         if self.replay_size < self.batch_size:
             raise InputError(f"{where}: replay_size ({self.replay_size}) must hold at least one batch "
                              f"(batch_size {self.batch_size})")
