@@ -197,6 +197,40 @@ def split_fights(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def fight_table(outcome, seed: int) -> Table:
+    """One fight's evaluation as a table: each policy's DPS (and clear), its paired difference to
+    the APL in the fight's objective, and on a route scored by own damage too, that and the score."""
+    title = f"{outcome.fight}: {outcome.episodes} paired episodes, seed {seed}"
+    if outcome.tests:
+        title += f"\n[dim]tests: {outcome.tests}[/dim]"
+    table = Table(title=title)
+    clears = outcome.objective == "clear_time"
+    scored = any("score" in entry for entry in outcome.results.values())
+    measure = "clear time" if clears else "DPS"
+    versus_columns = ((outcome.objective, "percent", f"{measure} vs APL, % (95 %)"),) + (
+        (("damage", "percent", "own damage vs APL, % (95 %)"),
+         ("score", "difference", "score vs APL, s (95 %)")) if scored else ())
+    for column in ("policy", "DPS (95 %)") + (("clear time s (95 %)",) if clears else ()) + tuple(
+            heading for _, _, heading in versus_columns):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for label, entry in outcome.results.items():
+        clear = entry.get("clear_time")
+        dps = entry["dps"]
+        cells = [label, f"{dps['mean']:,.0f} [{dps['low']:,.0f}, {dps['high']:,.0f}]"]
+        if clears:
+            cells.append(f"{clear['mean']:.1f} [{clear['low']:.1f}, {clear['high']:.1f}]")
+        for measure_name, kind, _ in versus_columns:
+            pair = outcome.paired.get(label, {}).get(measure_name)
+            if pair is None:
+                cells.append("baseline")
+                continue
+            figure = pair[kind]
+            verdict = " better" if pair["better"] else " worse" if pair["worse"] else ""
+            cells.append(f"{figure['mean']:+.2f} [{figure['low']:+.2f}, {figure['high']:+.2f}]{verdict}")
+        table.add_row(*cells)
+    return table
+
+
 def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes: int, simulations: int,
                          seed: int, json_path: Path, plot_path: Optional[Path], apls: Optional[dict] = None,
                          half_width: Optional[float] = None, max_episodes: Optional[int] = None,
@@ -214,30 +248,7 @@ def _evaluate_and_report(models: dict, profile: Optional[Path], fights, episodes
     model_kinds = model_kinds or MODEL_KINDS
 
     def show(outcome) -> None:
-        title = f"{outcome.fight}: {outcome.episodes} paired episodes, seed {seed}"
-        if outcome.tests:
-            title += f"\n[dim]tests: {outcome.tests}[/dim]"
-        table = Table(title=title)
-        clears = outcome.objective == "clear_time"
-        measure = "clear time" if clears else "DPS"
-        for column in ("policy", "DPS (95 %)") + (("clear time s (95 %)",) if clears else ()) + (
-                f"{measure} vs APL, % (95 %)",):
-            table.add_column(column, justify="left" if column == "policy" else "right")
-        for label, entry in outcome.results.items():
-            clear = entry.get("clear_time")
-            pair = outcome.paired.get(label, {}).get(outcome.objective)
-            if pair is None:
-                versus = "baseline"
-            else:
-                percent = pair["percent"]
-                verdict = " better" if pair["better"] else " worse" if pair["worse"] else ""
-                versus = f"{percent['mean']:+.2f} [{percent['low']:+.2f}, {percent['high']:+.2f}]{verdict}"
-            dps = entry["dps"]
-            cells = [label, f"{dps['mean']:,.0f} [{dps['low']:,.0f}, {dps['high']:,.0f}]"]
-            if clears:
-                cells.append(f"{clear['mean']:.1f} [{clear['low']:.1f}, {clear['high']:.1f}]")
-            table.add_row(*cells, versus)
-        console.print(table)
+        console.print(fight_table(outcome, seed))
         if outcome.stopped and half_width is not None:
             console.print(f"[dim]{outcome.fight}: {outcome.stopped}[/dim]")
         if outcome.timeline is not None:

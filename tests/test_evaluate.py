@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -49,6 +50,54 @@ def test_paired_interval_covers_a_known_difference():
     assert better == 400                      # an unpaired comparison of these could not tell them apart
     faster = paired(np.array([90.0, 91, 92, 91]), np.array([100.0, 100, 100, 100]), lower_is_better=True)
     assert faster["better"] and not faster["worse"] and faster["difference"]["mean"] == pytest.approx(-9.0)
+
+
+def test_a_route_scored_by_own_damage_is_ranked_by_its_reward():
+    """The route's score is the simulator's reward for the whole fight in seconds (fails if it
+    drifted from sim.engine.step_reward), and pairs so that a slower clear with enough more
+    own damage ranks better, as training and search rank it, while its clear ranks worse; its
+    percent is of the APL's clear (the score itself can be near 0 or below)."""
+    from sim.engine import step_reward
+    from train.envs import parse_fight
+    from train.evaluate import FightResult, route_score, summarize
+
+    fight = parse_fight("aoe:3,own_damage=2,bloodlust=none", 8)
+    tables = fight.tables(95_000.0)
+    time, damage = np.array([100.0, 140.0, 98.0, 120.0]), np.array([9.5e6, 4.0e6, 9.0e6, 7.0e6])
+    reward = np.asarray(step_reward(tables, jnp.asarray(time, jnp.float32), jnp.asarray(damage, jnp.float32)))
+    score = route_score(time, damage, fight.own_damage_weight, 95_000.0)
+    np.testing.assert_allclose(score, -float(fight.time_limit) * reward, rtol=1e-5)
+    np.testing.assert_allclose(score[:2], [100.0 - 200.0, 140.0 - 2 * 4.0e6 / 95_000.0])
+    # episode_metrics adds it to a fight weighted so, and only there.
+    from types import SimpleNamespace
+    from train.evaluate import episode_metrics
+
+    final = SimpleNamespace(time=time, damage_done=damage, terminated=np.ones(4, bool))
+    weighted = episode_metrics(SimpleNamespace(fight=fight, nominal_dps=95_000.0), final)
+    np.testing.assert_allclose(weighted["score"], score)
+    plain = parse_fight("aoe:3,bloodlust=none", 8)
+    assert "score" not in episode_metrics(SimpleNamespace(fight=plain, nominal_dps=95_000.0), final)
+    apl = {"dps": damage / time, "damage": damage, "clear_time": time, "score": score}
+    slower = {"dps": damage * 1.2 / (time + 5), "damage": damage * 1.2, "clear_time": time + 5.0,
+              "score": route_score(time + 5.0, damage * 1.2, 2.0, 95_000.0)}
+    results, pairs = summarize(None, {"apl": apl, "slower": slower})
+    assert pairs["slower"]["clear_time"]["worse"] and pairs["slower"]["damage"]["better"]
+    assert pairs["slower"]["score"]["better"] and not pairs["slower"]["score"]["worse"]
+    saved = 5.0 - 2 * 0.2 * damage / 95_000.0       # seconds: the clear lost, less the damage gained
+    assert pairs["slower"]["score"]["difference"]["mean"] == pytest.approx(saved.mean())
+    assert pairs["slower"]["score"]["percent"]["mean"] == pytest.approx(np.mean(100 * saved / time))
+    # The table shows the clear, the own damage and the score against the APL, side by side.
+    from rich.console import Console
+    from portunus.train_commands import fight_table
+
+    console = Console(width=250, record=True)
+    console.print(fight_table(FightResult("route", "clear_time", results, pairs, 4), seed=12))
+    text = console.export_text()
+    assert "own damage vs APL" in text and "score vs APL, s" in text
+    row = next(line for line in text.splitlines() if line.strip("│ ").startswith("slower"))
+    score = pairs["slower"]["score"]["difference"]
+    assert f"{score['mean']:+.2f} [{score['low']:+.2f}, {score['high']:+.2f}] better" in row
+    assert "+20.00 [+20.00, +20.00] better" in row and " worse" in row    # own damage, then the clear
 
 
 def test_same_policy_twice_pairs_exactly_and_stops_at_the_target(tmp_path):

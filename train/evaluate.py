@@ -123,11 +123,14 @@ def interval(values: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half, "n": int(n)}
 
 
-def paired(values: np.ndarray, baseline: np.ndarray, lower_is_better: bool) -> dict:
-    """policy - baseline per episode: absolute and in percent of the baseline's episode,
-    each with its interval; `better` / `worse`: the percent interval excludes 0 that way."""
+def paired(values: np.ndarray, baseline: np.ndarray, lower_is_better: bool,
+           percent_of: np.ndarray | None = None) -> dict:
+    """policy - baseline per episode: absolute and in percent of the baseline's episode (or of
+    `percent_of`, per episode, where the measure itself can be near 0), each with its interval;
+    `better` / `worse`: the percent interval excludes 0 that way."""
     values, baseline = np.asarray(values, np.float64), np.asarray(baseline, np.float64)
-    percent = interval(100.0 * (values - baseline) / np.maximum(np.abs(baseline), 1e-9))
+    scale = baseline if percent_of is None else np.asarray(percent_of, np.float64)
+    percent = interval(100.0 * (values - baseline) / np.maximum(np.abs(scale), 1e-9))
     above, below = percent["low"] > 0, percent["high"] < 0
     return {"difference": interval(values - baseline), "percent": percent,
             "better": bool(below if lower_is_better else above),
@@ -204,7 +207,18 @@ def episode_metrics(env: Env, final: State) -> dict[str, np.ndarray]:
     if int(env.fight.objective) == OBJECTIVE_CLEAR_TIME:
         metrics["clear_time"] = time
         metrics["timed_out"] = (~np.asarray(final.terminated) | (time >= float(env.fight.time_limit) - 1e-3))
+        if env.fight.own_damage_weight:
+            metrics["score"] = route_score(time, metrics["damage"], env.fight.own_damage_weight, env.nominal_dps)
     return metrics
+
+
+def route_score(clear_time: np.ndarray, damage: np.ndarray, own_damage_weight: float,
+                nominal_dps: float) -> np.ndarray:
+    """A route scored by the clear and the player's own damage, in seconds (lower is better):
+    the clear time less the damage counted in seconds at the nominal DPS, weighted. It is the
+    fight's reward (sim/fights.py) times -time limit, so one number ranks policies as training
+    and search do, where the clear and the own damage alone can disagree."""
+    return np.asarray(clear_time, np.float64) - own_damage_weight * np.asarray(damage, np.float64) / nominal_dps
 
 
 @dataclasses.dataclass
@@ -220,18 +234,25 @@ class FightResult:
     definition: str = ""            # the fight as named in a config ("route:sample_keystone,own_damage=1")
 
 
+# score: a route scored by own damage too (route_score); its percent is of the APL's clear time,
+# since the score itself can be near 0
+MEASURES = ("dps", "damage", "clear_time", "score")
+LOWER_IS_BETTER = ("clear_time", "score")
+
+
 def summarize(env: Env, metrics: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
     """Per-policy intervals and paired differences to the baseline, from per-episode metrics."""
     results, pairs = {}, {}
     base = metrics[BASELINE]
     for label, values in metrics.items():
-        entry = {measure: interval(values[measure]) for measure in ("dps", "damage", "clear_time") if measure in values}
+        entry = {measure: interval(values[measure]) for measure in MEASURES if measure in values}
         if "timed_out" in values:
             entry["timed_out"] = int(np.sum(values["timed_out"]))
         results[label] = entry
         if label != BASELINE:
-            pairs[label] = {measure: paired(values[measure], base[measure], measure == "clear_time")
-                            for measure in ("dps", "damage", "clear_time") if measure in values}
+            pairs[label] = {measure: paired(values[measure], base[measure], measure in LOWER_IS_BETTER,
+                                            base["clear_time"] if measure == "score" else None)
+                            for measure in MEASURES if measure in values}
     return results, pairs
 
 
