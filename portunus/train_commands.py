@@ -13,6 +13,7 @@ from rich.table import Table
 from portunus import inputs
 from portunus.console import console, fail, write_json
 from portunus.errors import InputError
+from train.config import FINETUNE, finetune_config
 
 
 def _default_run() -> Path:
@@ -107,33 +108,34 @@ def finetune_command(
                                  callback=inputs.text_file_option()),
     run: Optional[Path] = typer.Option(None, help="Run directory (default: checkpoints/run-DATE-TIME).",
                                        callback=inputs.output_dir_option()),
-    iterations: Optional[int] = typer.Option(None, help="Iterations (default: a quarter of the base's).",
+    iterations: Optional[int] = typer.Option(None, help=f"Iterations (default: {FINETUNE.iterations}).",
                                              callback=inputs.number_option(1, 10_000_000, integer=True)),
-    learning_rate_scale: float = typer.Option(0.3, help="Learning rate = base's x this (0.0001-10).",
-                                              callback=inputs.number_option(1e-4, 10.0)),
+    learning_rate_scale: Optional[float] = typer.Option(None, help="Learning rate = base's x this (0.0001-10; "
+                                                        f"default: {FINETUNE.learning_rate:g} whatever the base's).",
+                                                        callback=inputs.number_option(1e-4, 10.0)),
     simulations: Optional[int] = typer.Option(None, help="Search simulations per self-play decision (default: the "
                                               "base's); more cost time, not steps.",
                                               callback=inputs.number_option(1, 4096, integer=True)),
     stagger: Optional[int] = typer.Option(None, help="Each environment first plays 0..N APL decisions, unrecorded, "
                                           "so a short run also reaches a route's later pulls (default: the base's).",
                                           callback=inputs.number_option(0, 10_000, integer=True)),
-    envs_per_fight: Optional[int] = typer.Option(None, help="Environments per fight (default: the base's); fewer "
-                                                 "with more iterations = more rounds in the same steps.",
+    envs_per_fight: Optional[int] = typer.Option(None, help=f"Environments per fight (default: {FINETUNE.envs_per_fight}); fewer with "
+                                                 "more iterations = more rounds in the same steps.",
                                                  callback=inputs.number_option(1, 65_536, integer=True)),
-    updates_per_iteration: Optional[int] = typer.Option(None, help="Learner updates per iteration (default: the "
-                                                        "base's).",
+    updates_per_iteration: Optional[int] = typer.Option(None, help="Learner updates per iteration "
+                                                        f"(default: {FINETUNE.updates_per_iteration}).",
                                                         callback=inputs.number_option(1, 100_000, integer=True)),
     fights: Optional[str] = typer.Option(None, help="Fights to play, comma-separated (default: the base's), e.g. "
                                          "the ones your character plays most."),
-    replay_size: Optional[int] = typer.Option(None, help="Decisions the replay buffer keeps (default: as many "
-                                              "iterations' worth as the base's held).",
+    replay_size: Optional[int] = typer.Option(None, help="Decisions the replay buffer keeps "
+                                              f"(default: {FINETUNE.replay_iterations} iterations' worth).",
                                               callback=inputs.number_option(1, 2**31 - 1, integer=True)),
     rollout_steps: Optional[int] = typer.Option(None, help="APL decisions per search leaf in self-play (0-64; "
                                                            "default: the base model's, as it is searched).",
                                                 callback=inputs.number_option(0, 64, integer=True)),
     policy_target: Optional[str] = typer.Option(None, help="What the policy learns from the search: 'argmax' "
-                                                "(its best action) or 'weights' (its improved policy); default: "
-                                                "the base's."),
+                                                "(its best action) or 'weights' (its improved policy); "
+                                                f"default: {FINETUNE.policy_target}."),
     seed: Optional[int] = typer.Option(None, help="Seed (default: the base's; 0 .. 2^32-1).",
                                        callback=inputs.seed_option()),
     warmstart: int = typer.Option(0, help="First iterations imitate the profile's APL instead of searching "
@@ -146,31 +148,17 @@ def finetune_command(
     """Adapt a base model to one character (stats, talents) with a fraction of the training."""
     try:
         from portunus.profile import load_profile
-        from train.config import POLICY_TARGETS, replay_size_for
         from train.model import load_model
         from train.trainer import Trainer
 
         load_profile(profile)  # a bad profile fails here, naming its line
-        if policy_target is not None and policy_target not in POLICY_TARGETS:
-            raise InputError(f"--policy-target must be one of {', '.join(POLICY_TARGETS)}, got '{policy_target}'")
         model = load_model(base)
-        base_config = read_config_of(model)
-        fight_names = base_config.fights if fights is None else split_fights(fights)
-        if replay_size is None:
-            replay_size = replay_size_for(base_config, envs_per_fight or base_config.envs_per_fight, len(fight_names))
-        config = base_config.replace(
-            profiles=[str(profile.absolute())], warmstart_iterations=warmstart,
-            iterations=iterations or max(base_config.iterations // 4, 1),
-            learning_rate=base_config.learning_rate * learning_rate_scale,
-            num_simulations=simulations or base_config.num_simulations,
-            rollout_steps=model.search_settings(rollout_steps)["rollout_steps"],
-            stagger_decisions=base_config.stagger_decisions if stagger is None else stagger,
-            envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration, replay_size=replay_size,
-            min_replay=min(base_config.min_replay, replay_size),
-            fights=fight_names, policy_target=policy_target, seed=seed)
-        if warmstart >= config.iterations:
-            raise InputError(f"--warmstart ({warmstart}) must be below the iterations ({config.iterations}): "
-                             "the rest search and learn from it")
+        config = finetune_config(
+            read_config_of(model), str(profile.absolute()), model.search_settings(rollout_steps)["rollout_steps"],
+            iterations=iterations, learning_rate_scale=learning_rate_scale, simulations=simulations,
+            stagger=stagger, envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration,
+            fights=None if fights is None else split_fights(fights), replay_size=replay_size,
+            policy_target=policy_target, seed=seed, warmstart=warmstart)
         run = inputs.output_dir(run or _default_run(), "--run")
         trainer = Trainer(config, run, init_params=model.params)
     except InputError as error:

@@ -313,6 +313,7 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     from typer.testing import CliRunner
 
     from portunus.cli import app
+    from train.config import FINETUNE
     from train.model import load_model
     from train.trainer import Trainer
 
@@ -329,7 +330,7 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
              "--updates-per-iteration", 3, "--fights", "patchwerk:12,bloodlust=6", "--policy-target", "weights",
              "--seed", 7, "--rollout-steps", 3, "--iterations", 2, "--warmstart", 1)
     config = json.loads((tuned / "config.json").read_text())
-    assert config["replay_size"] == 512 and config["min_replay"] == 32   # twice the environments: twice the base's
+    assert config["replay_size"] == 512 and config["min_replay"] == 32   # 8 iterations of 16 envs x 4 decisions
     assert config["seed"] == 7 and config["rollout_steps"] == 3 and config["warmstart_iterations"] == 1
     assert config["fights"] == ["patchwerk:12,bloodlust=6"] and config["policy_target"] == "weights"
     assert config["profiles"] == [str(profile)] and config["iterations"] == 2
@@ -337,7 +338,7 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     assert [line["selfplay/imitating_apl"] for line in logged] == [1.0, 0.0]  # the APL teaches first
     assert config["num_simulations"] == TINY["num_simulations"] + 2 and config["stagger_decisions"] == 3
     assert config["envs_per_fight"] == 16 and config["updates_per_iteration"] == 3
-    assert config["learning_rate"] == pytest.approx(TINY["learning_rate"] * 0.3)
+    assert config["learning_rate"] == pytest.approx(FINETUNE.learning_rate)  # not a scale of the base's
     base, after = load_model(base_run).params, load_model(tuned).params
     changed = [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(base), jax.tree.leaves(after))]
     assert any(changed)  # it trained from the base's weights ...
@@ -364,13 +365,39 @@ def test_finetune_starts_from_the_base_on_the_given_profile(tmp_path):
     assert not (tmp_path / "x").exists()  # the Trainer refuses it before the run directory is made
 
 
-def test_a_finetunings_replay_holds_as_many_iterations_as_the_bases():
-    from train.config import TrainConfig, replay_size_for
+def test_finetune_defaults_to_the_measured_recipe_whatever_the_bases_settings():
+    from train.config import FINETUNE, TrainConfig, finetune_config
 
-    base = TrainConfig(envs_per_fight=32, fights=("a",) * 8, unroll_length=16, replay_size=65536, batch_size=256)
-    assert replay_size_for(base, envs_per_fight=8, num_fights=8) == 16384     # 16 iterations of 1,024 decisions
-    assert replay_size_for(base, envs_per_fight=32, num_fights=4) == 32768
-    assert replay_size_for(base, envs_per_fight=1, num_fights=1) == 256       # never below one batch
+    fights = ("patchwerk:300", "aoe:3", "aoe:5", "aoe:8", "patchwerk:300,bloodlust=90", "route:hold_for_big_pull",
+              "route:sample_keystone,own_damage=1", "route:sample_keystone,own_damage=1")
+    # The shipped model's config: a fine-tuning's, with its rate already 0.3 x 0.3 of the start's.
+    base = TrainConfig(fights=fights, envs_per_fight=32, unroll_length=16, replay_size=65536, batch_size=256,
+                       learning_rate=9e-5, iterations=50, updates_per_iteration=16, policy_target="argmax",
+                       num_simulations=16, stagger_decisions=800, seed=3, warmstart_iterations=40, width=128)
+    tuned = finetune_config(base, "me.simc", 24)
+    assert (tuned.iterations, tuned.envs_per_fight, tuned.updates_per_iteration) == (70, 8, 4)
+    assert tuned.learning_rate == pytest.approx(9e-4) and tuned.policy_target == "weights"
+    assert tuned.replay_size == 8 * 8 * 8 * 16          # 8 iterations of 8 fights x 8 envs x 16 decisions
+    assert tuned.profiles == ("me.simc",) and tuned.rollout_steps == 24 and tuned.warmstart_iterations == 0
+    # ... and the base's own: fights, search, network, seed, stagger
+    assert tuned.fights == fights and tuned.num_simulations == 16 and tuned.width == 128
+    assert tuned.seed == 3 and tuned.stagger_decisions == 800
+    # Fine-tuning the fine-tuned model again does not compound the rate.
+    assert finetune_config(tuned, "me.simc", 24).learning_rate == pytest.approx(FINETUNE.learning_rate)
+    # Flags win: a scale of the base's rate, and a replay sized to the environments asked for.
+    mine = finetune_config(base, "me.simc", 8, iterations=5, learning_rate_scale=0.5, envs_per_fight=16,
+                           updates_per_iteration=2, policy_target="argmax", fights=("aoe:3",), seed=9,
+                           stagger=0, simulations=32, warmstart=2)
+    assert (mine.iterations, mine.envs_per_fight, mine.updates_per_iteration, mine.policy_target) == (5, 16, 2,
+                                                                                                     "argmax")
+    assert mine.learning_rate == pytest.approx(4.5e-5) and mine.replay_size == 8 * 16 * 16
+    assert (mine.fights, mine.seed, mine.stagger_decisions, mine.num_simulations, mine.warmstart_iterations) == (
+        ("aoe:3",), 9, 0, 32, 2)
+    assert finetune_config(base, "me.simc", 8, envs_per_fight=1, fights=("aoe:3",)).replay_size == 256  # one batch
+    with pytest.raises(InputError, match="--policy-target must be one of weights, argmax, got 'best'"):
+        finetune_config(base, "me.simc", 8, policy_target="best")
+    with pytest.raises(InputError, match=r"--warmstart \(70\) must be below the iterations \(70\)"):
+        finetune_config(base, "me.simc", 8, warmstart=70)
 
 
 def test_plot_draws_learning_curves(tmp_path):

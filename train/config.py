@@ -118,14 +118,59 @@ class TrainConfig:
         return None
 
 
-def replay_size_for(base: TrainConfig, envs_per_fight: int, num_fights: int) -> int:
-    """A fine-tuning's replay size: as many iterations of data as the base's replay held.
-    With fewer environments a replay of the base's size fills slowly and never turns over in a
-    short run, so its first iterations, played with the base's habits, are drawn most (70
-    iterations: about 3 times each against 0.15 or less for the last ten): docs/training.md."""
-    base_items = base.envs_per_fight * len(base.fights) * base.unroll_length
-    items = envs_per_fight * num_fights * base.unroll_length
-    return max(round(base.replay_size * items / base_items), base.batch_size)
+@dataclasses.dataclass(frozen=True)
+class FinetuneRecipe:
+    """What `portunus finetune` does where no flag says otherwise: the recipe measured from the
+    shipped model on two characters (the Herald profile; a Templar with other gear), and 10 %
+    of a from-scratch run's decisions and updates (docs/training.md, "Fine-tuning"). Absolute
+    values, not scales of the base's config: a model fine-tuned twice would otherwise compound
+    them (the shipped config's learning rate is already 0.3 x 0.3 of its start's)."""
+
+    iterations: int = 70
+    envs_per_fight: int = 8              # fewer environments, more rounds of self-play
+    updates_per_iteration: int = 4
+    learning_rate: float = 9e-4          # the from-scratch run's rate, 10x the shipped config's
+    policy_target: str = "weights"       # the search's improved policy, not its argmax
+    replay_iterations: int = 8           # a replay that turns over: the base's habits leave it
+
+
+FINETUNE = FinetuneRecipe()
+
+
+def replay_size_for(base: TrainConfig, envs_per_fight: int, num_fights: int,
+                    iterations: int = FINETUNE.replay_iterations) -> int:
+    """A fine-tuning's replay size: `iterations` iterations of decisions. With fewer
+    environments a replay of the base's size fills slowly and never turns over in a short run,
+    so its first iterations, played with the base's habits, are drawn most (70 iterations:
+    about 3 times each against 0.15 or less for the last ten): docs/training.md."""
+    return max(envs_per_fight * num_fights * base.unroll_length * iterations, base.batch_size)
+
+
+def finetune_config(base: TrainConfig, profile: str, rollout_steps: int, *, iterations: int | None = None,
+                    learning_rate_scale: float | None = None, simulations: int | None = None,
+                    stagger: int | None = None, envs_per_fight: int | None = None,
+                    updates_per_iteration: int | None = None, fights: tuple[str, ...] | None = None,
+                    replay_size: int | None = None, policy_target: str | None = None, seed: int | None = None,
+                    warmstart: int = 0) -> TrainConfig:
+    """The base's config adapted to one character: `FINETUNE` where an argument is None, the
+    base's own settings (network, search, fights, seed) for everything else."""
+    if policy_target is not None and policy_target not in POLICY_TARGETS:
+        raise InputError(f"--policy-target must be one of {', '.join(POLICY_TARGETS)}, got '{policy_target}'")
+    fights = base.fights if fights is None else fights
+    envs_per_fight = envs_per_fight or FINETUNE.envs_per_fight
+    replay_size = replay_size or replay_size_for(base, envs_per_fight, len(fights))
+    config = base.replace(
+        profiles=[profile], warmstart_iterations=warmstart, iterations=iterations or FINETUNE.iterations,
+        learning_rate=(FINETUNE.learning_rate if learning_rate_scale is None
+                       else base.learning_rate * learning_rate_scale),
+        num_simulations=simulations, rollout_steps=rollout_steps, stagger_decisions=stagger,
+        envs_per_fight=envs_per_fight, updates_per_iteration=updates_per_iteration or FINETUNE.updates_per_iteration,
+        replay_size=replay_size, min_replay=min(base.min_replay, replay_size), fights=fights,
+        policy_target=policy_target or FINETUNE.policy_target, seed=seed)
+    if warmstart >= config.iterations:
+        raise InputError(f"--warmstart ({warmstart}) must be below the iterations ({config.iterations}): "
+                         "the rest search and learn from it")
+    return config
 
 
 def config_from_dict(data: dict[str, Any], path: str = "training config", text: str = "") -> TrainConfig:
