@@ -110,8 +110,9 @@ def finetune_command(
                                        callback=inputs.output_dir_option()),
     iterations: Optional[int] = typer.Option(None, help=f"Iterations (default: {FINETUNE.iterations}).",
                                              callback=inputs.number_option(1, 10_000_000, integer=True)),
-    learning_rate_scale: Optional[float] = typer.Option(None, help="Learning rate = base's x this (0.0001-10; "
-                                                        f"default: {FINETUNE.learning_rate:g} whatever the base's).",
+    learning_rate_scale: Optional[float] = typer.Option(None, help="Learning rate = base's x this (0.0001-10); "
+                                                        f"default: a rate of {FINETUNE.learning_rate:g}, whatever "
+                                                        "the base's.",
                                                         callback=inputs.number_option(1e-4, 10.0)),
     simulations: Optional[int] = typer.Option(None, help="Search simulations per self-play decision (default: the "
                                               "base's); more cost time, not steps.",
@@ -119,8 +120,9 @@ def finetune_command(
     stagger: Optional[int] = typer.Option(None, help="Each environment first plays 0..N APL decisions, unrecorded, "
                                           "so a short run also reaches a route's later pulls (default: the base's).",
                                           callback=inputs.number_option(0, 10_000, integer=True)),
-    envs_per_fight: Optional[int] = typer.Option(None, help=f"Environments per fight (default: {FINETUNE.envs_per_fight}); fewer with "
-                                                 "more iterations = more rounds in the same steps.",
+    envs_per_fight: Optional[int] = typer.Option(None, help="Environments per fight (default: "
+                                                 f"{FINETUNE.envs_per_fight}); fewer with more iterations = more "
+                                                 "rounds in the same steps.",
                                                  callback=inputs.number_option(1, 65_536, integer=True)),
     updates_per_iteration: Optional[int] = typer.Option(None, help="Learner updates per iteration "
                                                         f"(default: {FINETUNE.updates_per_iteration}).",
